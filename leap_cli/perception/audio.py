@@ -1,0 +1,243 @@
+"""Sound events of a clip: low-pass filter, short-time-energy candidates, SSAST input features.
+
+Pure numpy, no I/O: the command decodes the audio (leap_cli.media) and runs the classifier
+(leap_cli.onnx); this module turns samples into candidate events and model inputs, and model
+outputs into labelled events.
+
+The pipeline follows the LEAP paper's audio component:
+1. a low-pass filter (``LOWPASS_HZ``) removes the hiss of the head-mounted microphone, the
+   broadband background that would otherwise lift every frame's energy;
+2. candidate events are runs of 20 ms frames whose filtered energy rises above the clip's own
+   noise floor (a low percentile of its frame energies) by a hysteresis margin; runs shorter
+   than a minimum are dropped and runs separated by a short gap are merged;
+3. each candidate is classified with the EPIC-Sounds SSAST baseline over sliding windows of
+   the *unfiltered* audio (the model was trained on raw audio), with exactly the baseline's
+   input features (``log_mel``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+# --- the EPIC-Sounds SSAST baseline's input (epic-sounds-annotations, SSAST_b_vit_p16.yaml) ---
+RATE = 24000  # Hz: EPIC-Sounds audio
+N_FFT = 2048
+WIN_LENGTH = 240  # 10 ms at 24 kHz
+HOP_LENGTH = 120  # 5 ms at 24 kHz
+N_MELS = 128
+LOG_EPS = 1e-6
+WINDOW_SECONDS = 1.999  # CLIP_SECS
+# The baseline slices samples[start : start + round(RATE * CLIP_SECS) - 1]; with a centred STFT
+# that gives 1 + 47975 // 120 = 400 frames.
+WINDOW_SAMPLES = round(RATE * WINDOW_SECONDS) - 1
+N_FRAMES = 400
+MAX_VIEWS = 5  # TEST.NUM_ENSEMBLE_VIEWS
+N_CLASSES = 44
+
+# --- candidate events ---
+LOWPASS_HZ = 5000.0  # cutoff: keeps the body of kitchen sounds (impacts, water, cutting), drops hiss
+LOWPASS_TAPS = 129  # windowed-sinc FIR; transition band about 3.3 * RATE / taps = 0.6 kHz
+
+
+@dataclass(frozen=True)
+class EventParams:
+    """How candidate events are found; the defaults are documented in the README."""
+
+    lowpass_hz: float = LOWPASS_HZ
+    frame_s: float = 0.020  # short-time energy frame
+    hop_s: float = 0.010
+    floor_percentile: float = 10.0  # the clip's noise floor: this percentile of frame energies (dB)
+    on_db: float = 12.0  # an event starts this far above the floor ...
+    off_db: float = 6.0  # ... and lasts while the energy stays this far above it (hysteresis)
+    min_level_db: float = -60.0  # absolute floor (dBFS): near-digital silence never makes events
+    min_duration: float = 0.06  # seconds
+    merge_gap: float = 0.20  # events closer than this are one event
+
+
+def lowpass(signal: np.ndarray, rate: int, cutoff: float = LOWPASS_HZ,
+            taps: int = LOWPASS_TAPS) -> np.ndarray:
+    """Zero-phase windowed-sinc low-pass filter (no delay, so event times are not shifted)."""
+    x = np.asarray(signal, dtype=np.float64)
+    if x.size == 0 or cutoff >= rate / 2:
+        return x.astype(np.float32)
+    n = np.arange(taps) - (taps - 1) / 2
+    h = np.sinc(2 * cutoff / rate * n) * np.hamming(taps)
+    h /= h.sum()  # unit gain at DC
+    # FFT convolution, 'same' alignment: the symmetric kernel is centred, so the phase is zero.
+    size = x.size + taps - 1
+    nfft = 1 << (size - 1).bit_length()
+    y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(h, nfft), nfft)[:size]
+    half = (taps - 1) // 2
+    return y[half:half + x.size].astype(np.float32)
+
+
+def frame_energy_db(signal: np.ndarray, rate: int, frame_s: float, hop_s: float) -> np.ndarray:
+    """Short-time energy in dBFS of frames ``frame_s`` long every ``hop_s``: shape [n_frames]."""
+    frame, hop = max(1, round(frame_s * rate)), max(1, round(hop_s * rate))
+    x = np.asarray(signal, dtype=np.float64)
+    if x.size < frame:
+        x = np.pad(x, (0, frame - x.size))
+    n = 1 + (x.size - frame) // hop
+    c = np.concatenate(([0.0], np.cumsum(x * x)))  # running energy: frame sums in O(n)
+    starts = np.arange(n) * hop
+    power = (c[starts + frame] - c[starts]) / frame
+    return 10.0 * np.log10(np.maximum(power, 1e-12))
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index pairs of the True runs of a boolean array."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
+def find_events(signal: np.ndarray, rate: int,
+                params: EventParams = EventParams()) -> list[tuple[float, float]]:
+    """Candidate sound events as (start, stop) seconds from the start of ``signal``."""
+    duration = len(signal) / rate
+    if len(signal) == 0:
+        return []
+    filtered = lowpass(signal, rate, params.lowpass_hz)
+    db = frame_energy_db(filtered, rate, params.frame_s, params.hop_s)
+    floor = float(np.percentile(db, params.floor_percentile))
+    on = max(floor + params.on_db, params.min_level_db)
+    off = max(floor + params.off_db, params.min_level_db - (params.on_db - params.off_db))
+    # Hysteresis: a run above the lower threshold is an event if it reaches the upper one.
+    runs = [(a, b) for a, b in _runs(db > off) if db[a:b].max() > on]
+    # A frame's time is its centre: a frame straddling an onset has its energy there.
+    half = params.frame_s / 2
+    events: list[list[float]] = []
+    for a, b in runs:
+        start = max(0.0, a * params.hop_s + half - params.hop_s / 2)
+        stop = min(duration, (b - 1) * params.hop_s + half + params.hop_s / 2)
+        if events and start - events[-1][1] < params.merge_gap:
+            events[-1][1] = stop
+        else:
+            events.append([start, stop])
+    return [(s, e) for s, e in events if e - s >= params.min_duration]
+
+
+# --- EPIC-Sounds SSAST features ---
+
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def mel_filterbank(rate: int = RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
+    """HTK-scale triangular mel filters, 0 Hz to Nyquist, unnormalised: [n_mels, n_fft//2 + 1].
+
+    The same filters as ``librosa.filters.mel(sr, n_fft, n_mels, htk=True, norm=None)``, which
+    the baseline uses: triangles between consecutive points equally spaced on the HTK mel scale.
+    """
+    fft_hz = np.linspace(0.0, rate / 2, n_fft // 2 + 1)
+    mel_hz = _mel_to_hz(np.linspace(_hz_to_mel(0.0), _hz_to_mel(rate / 2), n_mels + 2))
+    width = np.diff(mel_hz)
+    ramps = mel_hz[:, None] - fft_hz[None, :]  # [n_mels + 2, n_bins]
+    rising = -ramps[:-2] / width[:-1, None]
+    falling = ramps[2:] / width[1:, None]
+    return np.maximum(0.0, np.minimum(rising, falling))
+
+
+_MEL = None
+
+
+def _mel() -> np.ndarray:
+    global _MEL
+    if _MEL is None:
+        _MEL = mel_filterbank().T.astype(np.float32)  # [1025, 128]
+    return _MEL
+
+
+def log_mel(samples: np.ndarray) -> np.ndarray:
+    """The baseline's log-mel spectrogram of 24 kHz samples: [1 + len // 120, 128] float32.
+
+    A centred STFT (zero padding, as librosa ``pad_mode='constant'``), n_fft 2048, a periodic
+    Hann window of 240 samples centred in each 2048-sample frame, hop 120; the magnitude through
+    128 HTK mel filters; natural log of (x + 1e-6). The window's position inside the frame only
+    changes the phase, so each frame is the 240 samples around its centre, zero-padded to 2048.
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    n = 1 + x.size // HOP_LENGTH
+    half = WIN_LENGTH // 2
+    padded = np.pad(x, (half, half + HOP_LENGTH))
+    # frame t covers original samples [t*hop - 120, t*hop + 120): [n, 240]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, WIN_LENGTH)[::HOP_LENGTH][:n]
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(WIN_LENGTH) / WIN_LENGTH)).astype(np.float32)
+    spec = np.abs(np.fft.rfft(frames * window, n=N_FFT, axis=1)).astype(np.float32)  # [n, 1025]
+    return np.log(spec @ _mel() + LOG_EPS)  # [n, 128]
+
+
+def window_starts(n_samples: int) -> list[int]:
+    """Sample offsets of the windows that score a segment: up to 5, evenly spaced, ends included.
+
+    A segment shorter than a window gets one window (the whole segment, padded later); a longer
+    one gets ceil(length / window) windows, at most 5, from its start to its end, as the
+    baseline's multi-view test (``np.linspace(0, length - window, views)``).
+    """
+    clip = WINDOW_SAMPLES + 1
+    if n_samples < clip:
+        return [0]
+    views = min(MAX_VIEWS, math.ceil(n_samples / clip))
+    return [int(s) for s in np.linspace(0, n_samples - clip, views)]
+
+
+def segment_windows(samples: np.ndarray) -> np.ndarray:
+    """The model inputs for one segment of 24 kHz audio: [V, 1, 400, 128] float32, V <= 5.
+
+    Short segments are padded by repeating the last spectrogram frame (the baseline's
+    ``np.pad(..., 'edge')``); no normalisation.
+    """
+    x = np.asarray(samples, dtype=np.float32)
+    out = []
+    for s in window_starts(x.size):
+        spec = log_mel(x[s:s + WINDOW_SAMPLES])[:N_FRAMES]  # [<=400, 128]
+        if spec.shape[0] < N_FRAMES:
+            spec = np.pad(spec, ((0, N_FRAMES - spec.shape[0]), (0, 0)), mode="edge")
+        out.append(spec)
+    return np.stack(out)[:, None]  # [V, 1, 400, 128]
+
+
+def batch_windows(segments: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """All windows of several segments in one batch: ([B, 1, 400, 128], segment index [B])."""
+    parts = [segment_windows(s) for s in segments]
+    if not parts:
+        return np.zeros((0, 1, N_FRAMES, N_MELS), np.float32), np.zeros(0, np.int64)
+    owner = np.concatenate([np.full(len(p), i) for i, p in enumerate(parts)])
+    return np.concatenate(parts), owner
+
+
+def sum_scores(logits: np.ndarray, owner: np.ndarray, n_segments: int) -> list[tuple[int, float]]:
+    """(class, score) per segment: logits summed over its windows, as the baseline's test does.
+
+    The class is the argmax of the summed logits; the score is the softmax probability of that
+    class under the mean logits (the sum's softmax would grow sharper with every extra window).
+    """
+    logits = np.asarray(logits, dtype=np.float64)  # [B, C]
+    out = []
+    for i in range(n_segments):
+        mine = logits[owner == i]  # [V, C]
+        total = mine.sum(axis=0)
+        mean = total / len(mine)
+        p = np.exp(mean - mean.max())
+        p /= p.sum()
+        k = int(np.argmax(total))
+        out.append((k, float(p[k])))
+    return out
+
+
+def annotated_events(rows: Sequence[tuple[float, float, str]], start: float,
+                     stop: float) -> list[dict]:
+    """Annotated (start, stop, label) events in video seconds -> the clip's events, clipped and
+    relative to its start, in time order; score 1.0 (a human label)."""
+    events = []
+    for a, b, label in sorted(rows):
+        if b > start and a < stop:
+            events.append({"label": label, "start": round(max(a, start) - start, 3),
+                           "stop": round(min(b, stop) - start, 3), "score": 1.0})
+    return events

@@ -1,0 +1,59 @@
+"""The clip record: schema version, field names, provenance, missing evidence, JSON Schema.
+
+One JSON object per line, one line per clip, keyed by ``id`` (DESIGN.md section 3). Every stage
+copies the record and adds its own key; errors are recorded, never dropped.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+
+from . import __version__
+
+SCHEMA_VERSION = 1
+
+# The stage keys in pipeline order, each owned by one tool.
+STAGE_KEYS = ("audio", "slam", "detect", "contact", "prompt", "program")
+
+
+class ClipError(Exception):
+    """Something is broken for one clip: the record becomes an error record, the run goes on."""
+
+
+def source(stage: str, **details) -> dict:
+    """Provenance for a stage key: the tool, its version and what the evidence came from."""
+    return {"tool": f"leap-{stage}", "version": __version__, **details}
+
+
+def missing(reason: str, require: bool = False, **empty) -> dict:
+    """A stage value for evidence a source lacks: not an error unless ``--require`` asks so."""
+    if require:
+        raise ClipError(f"missing evidence: {reason} (without --require the clip goes on)")
+    return {"missing": reason, **empty}
+
+
+def error_record(record: dict | None, stage: str, message: str, **where) -> dict:
+    """The record with ``error`` added; ``where`` (file, line) locates input that had no id."""
+    out = dict(record) if record else {"schema": SCHEMA_VERSION, "id": None}
+    out["error"] = {"stage": stage, "message": message, **where}
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def schema() -> dict:
+    """The record JSON Schema: the base file plus one file per stage key that ships one."""
+    files = resources.files("leap_cli") / "schema"
+    base = json.loads((files / "record.schema.json").read_text())
+    for key in STAGE_KEYS:
+        part = files / f"{key}.json"
+        if part.is_file():
+            base["properties"][key] = json.loads(part.read_text())
+    return base
+
+
+def validate(record: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` when the record breaks the schema (needs jsonschema)."""
+    import jsonschema
+
+    jsonschema.validate(record, schema())
