@@ -1,0 +1,157 @@
+"""Clip lists -> clip records: the official EPIC-100 CSVs, the timestamp-only test format, and
+generic CSV/JSONL lists (``id, video, start, stop[, narration]``) for other data."""
+from __future__ import annotations
+
+import ast
+import csv
+import json
+import os
+import re
+from collections import defaultdict
+from typing import Iterable, Iterator
+
+from .records import SCHEMA_VERSION, ClipError
+from .stream import Line, open_text
+
+CONTEXT = 2  # narrations before and after a clip (the paper's narration component)
+
+
+def parse_timestamp(text: str) -> float:
+    """'HH:MM:SS.ss' (or plain seconds) -> seconds."""
+    text = text.strip()
+    parts = text.split(":")
+    if len(parts) > 3 or not text:
+        raise ValueError(text)
+    seconds = 0.0
+    for part in parts:
+        seconds = seconds * 60 + float(part)
+    if seconds < 0:
+        raise ValueError(text)
+    return round(seconds, 6)
+
+
+def _int(value) -> int | None:
+    return int(value) if value not in (None, "") else None
+
+
+def _list(value, kind):
+    if value in (None, ""):
+        return None
+    items = ast.literal_eval(value) if isinstance(value, str) else value
+    return [kind(x) for x in items]
+
+
+def clip_record(row: dict) -> dict:
+    """One row of a clip list -> a clip record (raises ValueError/KeyError naming what is wrong)."""
+    if "narration_id" in row:  # EPIC-100 official (labelled or timestamp-only)
+        rec = {"schema": SCHEMA_VERSION, "id": row["narration_id"], "video_id": row["video_id"],
+               "participant_id": row["participant_id"], "video": None,
+               "start": parse_timestamp(row["start_timestamp"]), "stop": parse_timestamp(row["stop_timestamp"]),
+               "start_frame": _int(row.get("start_frame")), "stop_frame": _int(row.get("stop_frame"))}
+        if row.get("narration") not in (None, ""):
+            rec.update(narration=row["narration"], verb=row["verb"], verb_class=int(row["verb_class"]),
+                       noun=row["noun"], noun_class=int(row["noun_class"]),
+                       all_nouns=_list(row.get("all_nouns"), str),
+                       all_noun_classes=_list(row.get("all_noun_classes"), int))
+    else:  # generic: id, video, start, stop[, narration, video_id, participant_id]
+        start, stop = row["start"], row["stop"]
+        rec = {"schema": SCHEMA_VERSION, "id": str(row["id"]), "video": row.get("video") or None,
+               "video_id": row.get("video_id") or os.path.splitext(os.path.basename(row.get("video") or ""))[0],
+               "start": float(start) if not isinstance(start, str) else parse_timestamp(start),
+               "stop": float(stop) if not isinstance(stop, str) else parse_timestamp(stop)}
+        if row.get("participant_id"):
+            rec["participant_id"] = row["participant_id"]
+        if row.get("narration"):
+            rec["narration"] = row["narration"]
+    if not rec["id"]:
+        raise ValueError("empty id")
+    if rec["stop"] <= rec["start"]:
+        raise ValueError(f"stop {rec['stop']} is not after start {rec['start']}")
+    return {k: v for k, v in rec.items() if v is not None or k == "video"}
+
+
+def read_table(path: str) -> Iterator[Line]:
+    """Every row of a clip list as a Line (a record, or the reason the row is unusable)."""
+    name = "<stdin>" if path == "-" else path
+    with open_text(path) as f:
+        first = f.readline()
+        if first.lstrip().startswith("{"):  # JSONL clip list
+            rows = ((n, first if n == 1 else text) for n, text in enumerate([first, *f], 1))
+            for number, text in rows:
+                if text.strip():
+                    try:
+                        yield Line(name, number, record=clip_record(json.loads(text)))
+                    except (ValueError, KeyError, TypeError, AttributeError) as e:
+                        yield Line(name, number, problem=_reason(e))
+            return
+        reader = csv.DictReader([first, *f] if first else [])
+        for row in reader:
+            try:
+                yield Line(name, reader.line_num, record=clip_record(row))
+            except (ValueError, KeyError, TypeError, SyntaxError) as e:
+                yield Line(name, reader.line_num, problem=_reason(e))
+
+
+def _reason(e: Exception) -> str:
+    if isinstance(e, KeyError):
+        return f"no column {e.args[0]!r} (need narration_id/start_timestamp/stop_timestamp, or id/video/start/stop)"
+    return f"bad row ({e})"
+
+
+def _order(record: dict) -> tuple:
+    m = re.search(r"(\d+)$", record["id"])
+    return record["start"], int(m[1]) if m else 0
+
+
+def add_context(lines: list[Line]) -> None:
+    """Fill ``context.before``/``after``: the narrations of the 2 clips just before/after in the
+    same video by start time, ties broken by the number in the id."""
+    by_video: dict[str, list[dict]] = defaultdict(list)
+    for line in lines:
+        if line.record is not None:
+            by_video[line.record.get("video_id") or line.record.get("video") or ""].append(line.record)
+    for clips in by_video.values():
+        clips.sort(key=_order)
+        said = [c.get("narration") for c in clips]
+        for i, clip in enumerate(clips):
+            clip["context"] = {"before": [s for s in said[max(0, i - CONTEXT):i] if s],
+                               "after": [s for s in said[i + 1:i + 1 + CONTEXT] if s]}
+
+
+def participant_number(pid: str) -> int | None:
+    m = re.fullmatch(r"P(\d+)", pid or "")
+    return int(m[1]) if m else None
+
+
+def keep(record: dict, participants: frozenset[str] | None, split: str | None) -> bool:
+    """--participants and --split (the paper: the first 32 participant homes train, the last 5 evaluate)."""
+    pid = record.get("participant_id")
+    if participants is not None and pid not in participants:
+        return False
+    if split:
+        n = participant_number(pid)
+        return n is not None and (n <= 32) == (split == "first32")
+    return True
+
+
+def clip_lines(paths: Iterable[str], participants=None, split=None) -> list[Line]:
+    """All clip lists read, filtered and given their context, in input order."""
+    lines = [line for path in paths for line in read_table(path)
+             if line.record is None or keep(line.record, participants, split)]
+    add_context(lines)
+    return lines
+
+
+VIDEO_LAYOUTS = ("{dir}/{pid}/videos/{vid}{ext}", "{dir}/{pid}/{vid}{ext}", "{dir}/{vid}{ext}")
+
+
+def find_video(directory: str, video_id: str, participant_id: str | None = None) -> str:
+    """The video file for an EPIC video id under DIR in any of the official layouts."""
+    pid = participant_id or video_id.split("_")[0]
+    for layout in VIDEO_LAYOUTS:
+        for ext in (".MP4", ".mp4"):
+            path = layout.format(dir=directory, pid=pid, vid=video_id, ext=ext)
+            if os.path.isfile(path):
+                return path
+    raise ClipError(f"no video file for {video_id} under {directory} "
+                    f"(looked for {pid}/videos/{video_id}.MP4, {pid}/{video_id}.MP4, {video_id}.MP4)")
