@@ -241,3 +241,72 @@ def annotated_events(rows: Sequence[tuple[float, float, str]], start: float,
             events.append({"label": label, "start": round(max(a, start) - start, 3),
                            "stop": round(min(b, stop) - start, 3), "score": 1.0})
     return events
+
+
+def read_annotations(path: str) -> dict[str, list[tuple[float, float, str]]]:
+    """Official EPIC-Sounds annotations (CSV) -> {video_id: [(start s, stop s, class name)]}.
+
+    Times come from ``start_sample``/``stop_sample`` at 24 kHz (exact), else from the
+    ``HH:MM:SS.sss`` timestamps. Raises ValueError naming the file and line when a row or the
+    header is not in the EPIC-Sounds format (e.g. the unlabelled test-timestamps file).
+    """
+    import csv
+
+    from ..clips import parse_timestamp
+
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.DictReader(f)
+        need = {"video_id", "class"}
+        if not need <= set(reader.fieldnames or ()):
+            raise ValueError(f"{path}: not an EPIC-Sounds annotation file with classes "
+                             f"(need columns {', '.join(sorted(need))} and start/stop samples or timestamps)")
+        for line, row in enumerate(reader, 2):
+            try:
+                if row.get("start_sample") not in (None, ""):
+                    a, b = int(row["start_sample"]) / RATE, int(row["stop_sample"]) / RATE
+                else:
+                    a, b = parse_timestamp(row["start_timestamp"]), parse_timestamp(row["stop_timestamp"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise ValueError(f"{path}:{line}: bad event times ({type(e).__name__}: {e})") from None
+            if not row["class"]:
+                raise ValueError(f"{path}:{line}: no class")
+            out.setdefault(row["video_id"], []).append((a, b, row["class"]))
+    return out
+
+
+def classify_segments(segments: Sequence[np.ndarray], classify, max_batch: int = 64) -> list[tuple[int, float]]:
+    """(class, score) for each 24 kHz segment through ``classify``: [B, 1, 400, 128] -> [B, 44].
+
+    Windows of all segments share batches of at most ``max_batch``; each segment's window
+    logits are summed (``sum_scores``).
+    """
+    x, owner = batch_windows(segments)  # [B, 1, 400, 128], [B]
+    if len(x) == 0:
+        return []
+    logits = np.concatenate([np.asarray(classify(x[i:i + max_batch]))
+                             for i in range(0, len(x), max_batch)])  # [B, C]
+    if logits.ndim != 2 or logits.shape[0] != len(x):
+        raise ValueError(f"the model returned shape {list(logits.shape)}, want [{len(x)}, classes]")
+    return sum_scores(logits, owner, len(segments))
+
+
+def sound_events(samples: np.ndarray, classify=None, labels: Sequence[str] = (),
+                 params: EventParams = EventParams(), ignore: Sequence[str] = ("background",),
+                 max_batch: int = 64) -> list[dict]:
+    """The events of one clip's 24 kHz mono audio: [{label, start, stop, score}], seconds.
+
+    Without ``classify`` the events are unclassified (label and score null). Events the model
+    calls one of ``ignore`` are left out (EPIC-Sounds' ``background`` is the absence of an event).
+    """
+    spans = find_events(samples, RATE, params)
+    if classify is None:
+        return [{"label": None, "start": round(a, 3), "stop": round(b, 3), "score": None} for a, b in spans]
+    segments = [samples[int(round(a * RATE)):int(round(b * RATE))] for a, b in spans]
+    out = []
+    for (a, b), (k, score) in zip(spans, classify_segments(segments, classify, max_batch)):
+        if k >= len(labels):
+            raise ValueError(f"the model predicts class {k}, but the manifest lists {len(labels)} labels")
+        if labels[k] not in ignore:
+            out.append({"label": labels[k], "start": round(a, 3), "stop": round(b, 3), "score": round(score, 4)})
+    return out
