@@ -1,0 +1,78 @@
+"""leap-clips on real EPIC-100 rows."""
+import json
+
+from conftest import DATA, EPIC_SAMPLE, records, run_tool
+from leap_cli.records import validate
+
+TEST_FORMAT = DATA / "epic" / "EPIC_100_test_timestamps.head.csv"
+
+
+def test_official_rows_become_records_with_context():
+    res = run_tool("leap-clips", EPIC_SAMPLE, check=True)
+    out = records(res.stdout)
+    assert len(out) == 50
+    first = out[0]
+    assert first == {
+        "schema": 1, "id": "P01_01_0", "video_id": "P01_01", "participant_id": "P01", "video": None,
+        "start": 0.14, "stop": 3.37, "start_frame": 8, "stop_frame": 202, "narration": "open door",
+        "verb": "open", "verb_class": 3, "noun": "door", "noun_class": 3, "all_nouns": ["door"],
+        "all_noun_classes": [3], "context": {"before": [], "after": ["turn on light", "close door"]}}
+    third = out[2]
+    assert third["context"] == {"before": ["open door", "turn on light"], "after": ["open fridge", "take celery"]}
+    for r in out:
+        validate(r)
+    assert "leap-clips: 50 in, 50 out, 0 errors" in res.stderr
+
+
+def test_context_follows_start_time_not_file_order(tmp_path):
+    rows = EPIC_SAMPLE.read_text().splitlines()
+    shuffled = tmp_path / "shuffled.csv"
+    shuffled.write_text("\n".join([rows[0], rows[3], rows[1], rows[2]]) + "\n")
+    out = records(run_tool("leap-clips", shuffled, check=True).stdout)
+    assert [r["id"] for r in out] == ["P01_01_2", "P01_01_0", "P01_01_1"]  # input order kept
+    assert out[0]["context"]["before"] == ["open door", "turn on light"]
+
+
+def test_timestamp_only_test_format():
+    out = records(run_tool("leap-clips", TEST_FORMAT, check=True).stdout)
+    assert out[0]["id"] == "P01_101_0" and out[0]["start"] == 2.86 and out[0]["stop"] == 3.87
+    assert "narration" not in out[0] and out[0]["context"] == {"before": [], "after": []}
+
+
+def test_split_and_participants():
+    first = records(run_tool("leap-clips", EPIC_SAMPLE, "--split", "first32", check=True).stdout)
+    last = records(run_tool("leap-clips", EPIC_SAMPLE, "--split", "last5", check=True).stdout)
+    assert {r["participant_id"] for r in first} == {"P01"}
+    assert {r["participant_id"] for r in last} == {"P35", "P37"}
+    only = records(run_tool("leap-clips", EPIC_SAMPLE, "--participants", "P37", check=True).stdout)
+    assert {r["participant_id"] for r in only} == {"P37"} and len(only) == 5
+
+
+def test_videos_layouts_and_missing_file(tmp_path):
+    (tmp_path / "P01" / "videos").mkdir(parents=True)
+    (tmp_path / "P01" / "videos" / "P01_01.MP4").write_bytes(b"")
+    (tmp_path / "P35_105.MP4").write_bytes(b"")
+    out = records(run_tool("leap-clips", EPIC_SAMPLE, "--videos", tmp_path, check=True).stdout)
+    assert out[0]["video"] == f"{tmp_path}/P01/videos/P01_01.MP4"
+    p35 = [r for r in out if r["participant_id"] == "P35"]
+    assert all(r["video"] == f"{tmp_path}/P35_105.MP4" for r in p35 if r["video_id"] == "P35_105")
+    missing = [r for r in out if r["participant_id"] == "P37"]
+    assert missing and all(r["error"]["stage"] == "clips" for r in missing)
+    assert "no video file for P37_" in missing[0]["error"]["message"]
+
+
+def test_generic_lists_and_bad_rows(tmp_path):
+    generic = tmp_path / "mine.jsonl"
+    generic.write_text(json.dumps({"id": "a", "video": "v/k.mp4", "start": 1.0, "stop": 2.0, "narration": "cut onion"}) + "\n"
+                       + json.dumps({"id": "b", "video": "v/k.mp4", "start": 3.0, "stop": 4.0, "narration": "wash knife"}) + "\n"
+                       + json.dumps({"id": "c", "video": "v/k.mp4", "start": 5.0, "stop": 4.0}) + "\n")
+    out = records(run_tool("leap-clips", generic).stdout)
+    assert out[0]["video_id"] == "k" and out[0]["context"]["after"] == ["wash knife"]
+    assert out[2]["error"] == {"stage": "clips", "message": "bad row (stop 4.0 is not after start 5.0)",
+                               "file": str(generic), "line": 3}
+    csv_file = tmp_path / "bad.csv"
+    csv_file.write_text("narration_id,participant_id,video_id,start_timestamp,stop_timestamp\n"
+                        "P01_01_0,P01,P01_01,00:00:01.00,00:00:02.00\nP01_01_1,P01,P01_01,soon,00:00:03.00\n")
+    res = run_tool("leap-clips", csv_file, "--on-error", "fail")
+    assert res.returncode == 1
+    assert f"error: {csv_file}:3: bad row" in res.stderr

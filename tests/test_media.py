@@ -1,0 +1,70 @@
+"""The media layer: probing without ffprobe, frames and audio through pipes, clear errors."""
+import numpy as np
+import pytest
+
+from conftest import SHARED, make_video
+from leap_cli import media
+
+SAMPLES = SHARED / "samples"
+
+
+def test_probe_real_samples():
+    p = media.probe(str(SAMPLES / "3c0dffd0-e38e-4643-bc48-d513943dc20b_012_014.mp4"))
+    assert (p.duration, p.width, p.height, p.fps, p.has_audio, p.audio_rate) == (2.0, 384, 288, 30.0, True, 48000)
+    p = media.probe(str(SAMPLES / "cut_0.mp4"))
+    assert (p.duration, p.width, p.height, p.fps, p.has_audio) == (8.0, 500, 282, 50.0, False)
+
+
+def test_frames_at_a_rate_and_size(lavfi_video):
+    times, frames = media.frames(str(lavfi_video), 1.0, 2.0, fps=4, size=(64, 48))
+    assert frames.shape == (4, 48, 64, 3) and frames.dtype == np.uint8
+    np.testing.assert_allclose(times, [1.0, 1.25, 1.5, 1.75])
+    assert frames.std() > 10  # a real picture, not a blank buffer
+
+
+def test_native_frames_short_side_and_batches():
+    video = str(SAMPLES / "cut_0.mp4")
+    batches = list(media.iter_frames(video, 2.0, 3.0, size=100, batch=16))
+    assert [len(t) for t, _ in batches] == [16, 16, 16, 2]
+    assert batches[0][1].shape[1:] == (100, 178, 3)
+
+
+def test_frames_differ_over_time(lavfi_video):
+    _, frames = media.frames(str(lavfi_video), 0.0, 3.0, fps=1)
+    assert len(frames) == 3 and not np.array_equal(frames[0], frames[2])
+
+
+def test_audio_tone(lavfi_video):
+    x = media.audio(str(lavfi_video), 0.5, 1.5, rate=24000)
+    assert x.dtype == np.float32 and abs(len(x) - 24000) <= 100
+    spectrum = np.abs(np.fft.rfft(x))
+    assert abs(np.argmax(spectrum) * 24000 / len(x) - 440) < 5
+
+
+def test_audio_real_file_with_broken_seek_index():
+    x = media.audio(str(SAMPLES / "epic_sounds.mp4"), 1.0, 3.0, rate=24000)
+    assert abs(len(x) - 48000) < 200 and np.abs(x).max() > 0.01
+
+
+def test_errors(tmp_path):
+    with pytest.raises(media.MediaError, match="no such file"):
+        media.probe(str(tmp_path / "missing.mp4"))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(bytes(range(256)) * 20)
+    with pytest.raises(media.MediaError, match="not a media file ffmpeg can read"):
+        media.frames(str(junk), 0, 1)
+    with pytest.raises(media.MediaError, match=r"outside the video \(duration 8.00 s\)"):
+        media.frames(str(SAMPLES / "cut_0.mp4"), 9.0, 10.0)
+    with pytest.raises(media.NoAudio, match="no audio stream"):
+        media.audio(str(SAMPLES / "cut_0.mp4"), 0, 1)
+    silent = make_video(tmp_path / "silent.mp4", seconds=1, audio=False)
+    with pytest.raises(media.NoAudio):
+        media.audio(str(silent), 0, 1)
+
+
+def test_probe_parses_ffmpeg_text_without_ffprobe():
+    text = ("  Duration: 00:01:02.50, start: 0.000000\n"
+            "  Stream #0:0[0x1](und): Video: h264 (High), yuv420p, 1920x1080 [SAR 1:1], 59.94 fps, 59.94 tbr\n"
+            "  Stream #0:1[0x2](und): Audio: aac (LC), 48000 Hz, stereo, fltp\n")
+    p = media.parse_probe(text)
+    assert (p.duration, p.width, p.height, p.fps, p.audio_rate) == (62.5, 1920, 1080, 59.94, 48000)
