@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import os
 import sys
-import traceback
 
 import click
 
@@ -43,6 +42,8 @@ class _Quiet:
             raise
         except Exception as e:  # noqa: BLE001 - the one place a tool turns a crash into a message
             if ctx.meta.get("leap.verbose"):
+                import traceback
+
                 traceback.print_exc()
             message = str(e) if isinstance(e, ClipError) else f"{type(e).__name__}: {e}"
             raise click.ClickException(message) from None

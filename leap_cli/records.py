@@ -6,8 +6,6 @@ copies the record and adds its own key; errors are recorded, never dropped.
 from __future__ import annotations
 
 import functools
-import json
-from importlib import resources
 
 from . import __version__
 
@@ -43,6 +41,9 @@ def error_record(record: dict | None, stage: str, message: str, **where) -> dict
 @functools.lru_cache(maxsize=None)
 def schema() -> dict:
     """The record JSON Schema: the base file plus one file per stage key that ships one."""
+    import json
+    from importlib import resources
+
     files = resources.files("leap_cli") / "schema"
     base = json.loads((files / "record.schema.json").read_text())
     for key in STAGE_KEYS:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import click
 
-from .. import clips
 from ..options import Tool, finish, stage_options
 from ..stream import run
 
@@ -26,6 +25,8 @@ def cli(opts, videos, participants, split):
     Example:
       leap-clips EPIC_100_train.csv --videos /data/EPIC-KITCHENS --split first32 > clips.jsonl
     """
+    from .. import clips
+
     wanted = frozenset(p.strip() for p in participants.split(",")) if participants else None
     lines = clips.clip_lines(opts.inputs, wanted, split)
 
