@@ -1,0 +1,48 @@
+"""leap-detect: the objects in each clip's frames (an ONNX detector, or precomputed boxes)."""
+from __future__ import annotations
+
+import click
+
+from ..options import Tool, finish, require_option, stage_options
+from ..perception import detect_run
+from ..stream import run
+
+
+@click.command(cls=Tool)
+@stage_options
+@require_option
+@click.option("--model", type=click.Path(dir_okay=False), help="ONNX detector (manifest beside it, see models/).")
+@click.option("--manifest", type=click.Path(dir_okay=False), help="The model's manifest, if not beside it.")
+@click.option("--visor", type=click.Path(file_okay=False), metavar="DIR", help="VISOR annotations: PXX_YY.json anywhere under DIR.")
+@click.option("--object-labels", type=click.Path(dir_okay=False), help="EPIC-55 object labels CSV.")
+@click.option("--detections", type=click.Path(dir_okay=False), help="Generic boxes, JSONL or CSV (see README).")
+@click.option("--fps", default=str(detect_run.DEFAULT_FPS), show_default=True, metavar="N|native",
+              help="Frames per second to run the model on; 'native' for every frame.")
+@click.option("--threshold", default=0.5, show_default=True, help="Minimum detection score.")
+@click.option("--nms-iou", default=0.5, show_default=True, help="IoU of per-class NMS (models without NMS).")
+@click.option("--batch", default=8, show_default=True, help="Frames per model call.")
+def cli(opts, require, model, manifest, visor, object_labels, detections, fps, threshold, nms_iou, batch):
+    """Add `detect`: per-frame boxes (xyxy, normalised), EPIC-100 nouns and scores, and the
+    clip's objects, most frequently seen first. Give exactly one source.
+
+    \b
+    Example:
+      leap-detect clips.jsonl --model models/epic55-faster-rcnn/model.onnx --fps 2 > det.jsonl
+      leap-detect clips.jsonl --visor VISOR/GroundTruth-SparseAnnotations/annotations > det.jsonl
+    """
+    given = [n for n, v in (("--model", model), ("--visor", visor), ("--object-labels", object_labels),
+                            ("--detections", detections)) if v]
+    if len(given) != 1:
+        raise click.UsageError("give exactly one of --model, --visor, --object-labels, --detections"
+                               + (f" (got {' and '.join(given)})" if given else ""))
+    try:
+        rate = detect_run.parse_fps(fps)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--fps") from None
+    if model:
+        source = detect_run.model_source(model, manifest, rate, threshold, nms_iou, batch)
+    elif visor:
+        source = detect_run.visor_source(visor)
+    else:
+        source = detect_run.rows_source(object_labels or detections, "epic55" if object_labels else "generic")
+    finish(run(opts, "detect", lambda r: {**r, "detect": source(r, require)}))

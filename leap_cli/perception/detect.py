@@ -1,0 +1,400 @@
+"""Object detections per frame: ONNX detectors driven by a manifest, and precomputed sources.
+
+Pure logic: the manifest becomes a ``Detector`` (pre-processing, post-processing, label map to
+EPIC-100 noun keys); ``Detector.detect`` turns a batch of frames [n, H, W, 3] uint8 RGB plus a
+run function into per-frame detections. The precomputed readers (VISOR, EPIC-55 object labels,
+a generic JSONL/CSV) parse text into the same per-frame shape. Boxes are always xyxy
+normalised to [0, 1] of the frame.
+"""
+from __future__ import annotations
+
+import ast
+import collections
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+
+from .. import ontology
+from . import visor as visor_mod
+
+# EPIC-55 object labels: boxes are (top, left, height, width) in pixels of 1920x1080 frames.
+EPIC55_WIDTH, EPIC55_HEIGHT = 1920, 1080
+
+
+class ManifestError(ValueError):
+    """A manifest that does not describe a usable detector."""
+
+
+@dataclass(frozen=True)
+class FrameDetections:
+    t: float                                          # seconds from the clip start
+    boxes: tuple[tuple[float, float, float, float], ...] = ()
+    nouns: tuple[str, ...] = ()
+    scores: tuple[float, ...] = ()
+
+    def record(self) -> dict:
+        return {"t": round(self.t, 3),
+                "boxes": [[round(float(v), 4) for v in b] for b in self.boxes],
+                "nouns": list(self.nouns), "scores": [round(float(s), 4) for s in self.scores]}
+
+
+def objects(frames: Iterable[FrameDetections]) -> list[str]:
+    """Nouns seen in the clip, most frames first (ties: first seen first)."""
+    count: collections.Counter = collections.Counter()
+    first: dict[str, int] = {}
+    for i, f in enumerate(frames):
+        for n in set(f.nouns):
+            count[n] += 1
+            first.setdefault(n, i)
+    return sorted(count, key=lambda n: (-count[n], first[n], n))
+
+
+# --- label maps ---------------------------------------------------------------------------
+
+def label_map(spec, base_dir: str = ".", read_text: Callable[[str], str] | None = None) -> dict[int, str | None]:
+    """Model class id -> EPIC-100 noun key (None: a class with no EPIC-100 noun, dropped).
+
+    ``spec`` is ``{"scheme": "epic55", "offset": k}`` (class c is EPIC-55 noun c - k, mapped by
+    ontology.epic55_to_100), a dict or list of words (keys, synonyms, English names), or the
+    name of a CSV file beside the manifest with columns ``class`` and ``noun``.
+    """
+    if isinstance(spec, dict) and "scheme" in spec:
+        if spec["scheme"] != "epic55":
+            raise ManifestError(f"unknown label scheme {spec['scheme']!r} (known: epic55)")
+        offset = int(spec.get("offset", 0))
+        return {c.id + offset: ontology.epic55_to_100(c.id) for c in ontology.epic55_nouns()}
+    if isinstance(spec, str):
+        import os
+        path = spec if os.path.isabs(spec) else os.path.join(base_dir, spec)
+        text = read_text(path) if read_text else open(path, encoding="utf-8").read()
+        rows = csv.DictReader(io.StringIO(text))
+        if not rows.fieldnames or not {"class", "noun"} <= set(rows.fieldnames):
+            raise ManifestError(f"{path}: a label CSV needs columns class,noun")
+        return {int(r["class"]): _key(r["noun"]) for r in rows}
+    if isinstance(spec, list):
+        return {i: _key(w) for i, w in enumerate(spec)}
+    if isinstance(spec, dict):
+        return {int(k): _key(w) for k, w in spec.items()}
+    raise ManifestError("labels must be a scheme, a dict, a list or a CSV file name")
+
+
+def _key(word) -> str | None:
+    return ontology.noun_key(word) if word else None
+
+
+# --- the manifest-driven detector ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Detector:
+    """What the manifest says about a detector's input and output."""
+    labels: dict[int, str | None]
+    input_name: str | None = None          # None: the model's first input
+    layout: str = "NCHW"                   # NCHW | NHWC
+    dtype: str = "float32"                 # float32 | uint8
+    color: str = "RGB"                     # RGB | BGR
+    size: tuple[int, int] | int | None = None   # (w, h), short side, or None (native)
+    scale: float = 1.0 / 255.0             # float input = pixel * scale, then (x - mean) / std
+    mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    std: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    batch: int | None = None               # fixed batch size the model takes (1 for most exports)
+    boxes: str = "boxes"                   # output names
+    scores: str = "scores"
+    classes: str | None = "classes"        # None: scores are [N, C] per-class scores
+    count: str | None = None               # valid-detection count output (TF: num_detections)
+    box_format: str = "xyxy"               # xyxy | yxyx
+    normalized: bool = True                # boxes in [0, 1], else pixels of the model input
+    nms: bool = True                       # the model applies NMS itself
+    background: int | None = None          # class-score column to ignore (no classes output)
+
+    def output_names(self) -> list[str]:
+        return [n for n in (self.boxes, self.scores, self.classes, self.count) if n]
+
+
+def input_fields(inp: dict) -> dict:
+    """Detector keyword arguments for a manifest's ``input`` part (shared with leap-contact)."""
+    size = inp.get("size")
+    fields = dict(
+        input_name=inp.get("name"), layout=str(inp.get("layout", "NCHW")).upper(),
+        dtype=inp.get("dtype", "float32"), color=str(inp.get("color", "RGB")).upper(),
+        size=tuple(int(v) for v in size) if isinstance(size, list) else size,
+        scale=float(inp.get("scale", 1.0 / 255.0)),
+        mean=tuple(float(v) for v in inp.get("mean", (0, 0, 0))),
+        std=tuple(float(v) for v in inp.get("std", (1, 1, 1))),
+        batch=inp.get("batch"))
+    if fields["layout"] not in ("NCHW", "NHWC") or fields["dtype"] not in ("float32", "uint8") \
+            or fields["color"] not in ("RGB", "BGR"):
+        raise ManifestError("input layout must be NCHW|NHWC, dtype float32|uint8, color RGB|BGR")
+    return fields
+
+
+def from_manifest(m: dict, base_dir: str = ".") -> Detector:
+    """Build a Detector from a manifest dict (see models/epic55-faster-rcnn/manifest.json)."""
+    try:
+        out = m["output"]
+        det = Detector(
+            labels=label_map(m["labels"], base_dir), **input_fields(m.get("input", {})),
+            boxes=out["boxes"], scores=out["scores"], classes=out.get("classes"),
+            count=out.get("count"), box_format=str(out.get("box_format", "xyxy")).lower(),
+            normalized=bool(out.get("normalized", True)), nms=bool(out.get("nms", False)),
+            background=out.get("background"))
+    except KeyError as e:
+        raise ManifestError(f"manifest lacks {e.args[0]!r}") from None
+    if det.box_format not in ("xyxy", "yxyx"):
+        raise ManifestError("output box_format must be xyxy or yxyx")
+    return det
+
+
+def preprocess(det: Detector, frames: np.ndarray) -> np.ndarray:
+    """[n, H, W, 3] uint8 RGB -> the model's input tensor."""
+    x = frames[..., ::-1] if det.color == "BGR" else frames
+    if det.dtype == "float32":
+        x = x.astype(np.float32) * np.float32(det.scale)
+        if det.mean != (0.0, 0.0, 0.0) or det.std != (1.0, 1.0, 1.0):
+            x = (x - np.asarray(det.mean, np.float32)) / np.asarray(det.std, np.float32)
+    if det.layout == "NCHW":
+        x = x.transpose(0, 3, 1, 2)  # [n, 3, H, W]
+    return np.ascontiguousarray(x)
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
+    """Greedy non-maximum suppression; boxes [N, 4] xyxy -> kept indices, best first."""
+    order = list(np.argsort(-scores, kind="stable"))
+    area = (boxes[:, 2] - boxes[:, 0]).clip(0) * (boxes[:, 3] - boxes[:, 1]).clip(0)
+    keep = []
+    while order:
+        i = order.pop(0)
+        keep.append(int(i))
+        if not order:
+            break
+        rest = np.asarray(order)
+        iw = (np.minimum(boxes[i, 2], boxes[rest, 2]) - np.maximum(boxes[i, 0], boxes[rest, 0])).clip(0)
+        ih = (np.minimum(boxes[i, 3], boxes[rest, 3]) - np.maximum(boxes[i, 1], boxes[rest, 1])).clip(0)
+        inter = iw * ih
+        iou = inter / np.maximum(area[i] + area[rest] - inter, 1e-12)
+        order = [j for j, v in zip(order, iou) if v <= iou_threshold]
+    return keep
+
+
+@dataclass
+class Stats:
+    unmapped: int = 0   # boxes over the threshold whose class has no EPIC-100 noun
+
+
+def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: int, height: int,
+                threshold: float, nms_iou: float, stats: Stats | None = None
+                ) -> list[tuple[list, list, list]]:
+    """The model's outputs for a batch of n images -> per image (boxes, nouns, scores)."""
+    boxes = np.asarray(outputs[det.boxes], np.float32)
+    scores = np.asarray(outputs[det.scores], np.float32)
+    classes = np.asarray(outputs[det.classes]) if det.classes else None
+    if boxes.ndim == 2:  # no batch axis: a batch-1 model
+        boxes, scores = boxes[None], scores[None]
+        classes = None if classes is None else classes[None]
+    count = np.asarray(outputs[det.count]).reshape(-1) if det.count else None
+    if boxes.shape[0] != n:
+        raise ManifestError(f"model returned {boxes.shape[0]} images for a batch of {n}")
+    result = []
+    for i in range(n):
+        b, s = boxes[i], scores[i]                     # [N, 4], [N] or [N, C]
+        c = None if classes is None else classes[i]
+        if count is not None:
+            k = int(count[i])
+            b, s, c = b[:k], s[:k], None if c is None else c[:k]
+        if c is None:  # per-class scores [N, C]: one candidate per (box, class) over the threshold
+            cols = [j for j in range(s.shape[1]) if j != det.background]
+            idx, cls = np.nonzero(s[:, cols] >= threshold)
+            cls = np.asarray(cols, np.int64)[cls] if len(cols) else cls
+            b, s, c = b[idx], s[idx, cls], cls
+        else:
+            keep = s >= threshold
+            b, s, c = b[keep], s[keep], np.asarray(c)[keep]
+        c = np.rint(c).astype(np.int64)                # TF exports classes as floats
+        if det.box_format == "yxyx":
+            b = b[:, [1, 0, 3, 2]]
+        if not det.normalized:
+            b = b / np.asarray([width, height, width, height], np.float32)
+        b = b.clip(0.0, 1.0)
+        if not det.nms and len(b):
+            keep_idx = []
+            for cls in np.unique(c):  # per-class NMS, as the TF OD API does
+                members = np.nonzero(c == cls)[0]
+                keep_idx += [int(members[j]) for j in nms(b[members], s[members], nms_iou)]
+            keep_idx.sort(key=lambda j: -s[j])
+            b, s, c = b[keep_idx], s[keep_idx], c[keep_idx]
+        out_b, out_n, out_s = [], [], []
+        for bb, ss, cc in zip(b, s, c):
+            noun = det.labels.get(int(cc))
+            if noun is None:
+                if stats is not None:
+                    stats.unmapped += 1
+                continue
+            if bb[2] <= bb[0] or bb[3] <= bb[1]:
+                continue
+            out_b.append(tuple(float(v) for v in bb))
+            out_n.append(noun)
+            out_s.append(float(ss))
+        result.append((out_b, out_n, out_s))
+    return result
+
+
+def run_detector(det: Detector, batches: Iterable[tuple[np.ndarray, np.ndarray]],
+                 run: Callable[[np.ndarray], dict[str, np.ndarray]], clip_start: float,
+                 threshold: float = 0.5, nms_iou: float = 0.5, stats: Stats | None = None
+                 ) -> list[FrameDetections]:
+    """Frames (times in the video, [n, H, W, 3] uint8 RGB) through ``run`` (input tensor ->
+    named outputs) in model-sized batches -> per-frame detections with clip-relative times."""
+    out = []
+    for times, frames in batches:
+        step = det.batch or len(frames)
+        for a in range(0, len(frames), step):
+            chunk = frames[a:a + step]                 # [b, H, W, 3]
+            h, w = chunk.shape[1:3]
+            per_image = postprocess(det, run(preprocess(det, chunk)), len(chunk), w, h,
+                                    threshold, nms_iou, stats)
+            for t, (b, n, s) in zip(times[a:a + step], per_image):
+                out.append(FrameDetections(float(t) - clip_start, tuple(b), tuple(n), tuple(s)))
+    return out
+
+
+# --- precomputed sources ---------------------------------------------------------------------
+
+def visor_frames(frames, video_id: str, start: float, stop: float) -> list[FrameDetections]:
+    """VISOR annotated frames in the clip -> detections (hands and the v2 additions left out:
+    they are not EPIC-100 object nouns; leap-contact reads the hands)."""
+    out = []
+    for t, fr in visor_mod.clip_frames(frames, video_id, start, stop):
+        ents = [e for e in fr.entities if 0 <= e.class_id < 300]
+        out.append(FrameDetections(t, tuple(e.box for e in ents),
+                                   tuple(visor_mod.noun_key(e.class_id) for e in ents),
+                                   tuple(1.0 for _ in ents)))
+    return out
+
+
+@dataclass(frozen=True)
+class Row:
+    """One box of a precomputed source, in video time."""
+    video_id: str
+    t: float
+    box: tuple[float, float, float, float]
+    noun: str
+    score: float = 1.0
+
+
+@dataclass
+class Problems:
+    """Rows a reader could not use: (file, line, reason)."""
+    items: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def add(self, file: str, line: int, reason: str) -> None:
+        self.items.append((file, line, reason))
+
+
+def epic55_rows(text: str, name: str, problems: Problems) -> list[Row]:
+    """EPIC-55 object labels CSV (``noun_class, noun, participant_id, video_id, frame,
+    bounding_boxes``) -> one Row per box; frames with ``[]`` become an empty frame (box None)."""
+    rows = []
+    reader = csv.DictReader(io.StringIO(text))
+    need = {"noun_class", "video_id", "frame", "bounding_boxes"}
+    if not reader.fieldnames or not need <= set(reader.fieldnames):
+        problems.add(name, 1, f"not an EPIC-55 object labels CSV (needs columns {', '.join(sorted(need))})")
+        return rows
+    for line, r in enumerate(reader, start=2):
+        try:
+            key = ontology.epic55_to_100(int(r["noun_class"]))
+            frame = int(r["frame"])
+            boxes = ast.literal_eval(r["bounding_boxes"])
+            if not isinstance(boxes, (list, tuple)):
+                raise ValueError("bounding_boxes is not a list")
+            t = frame / visor_mod.epic_fps(r["video_id"])
+        except (ValueError, SyntaxError, TypeError) as e:
+            problems.add(name, line, f"cannot read row ({e})")
+            continue
+        if key is None:
+            problems.add(name, line, f"EPIC-55 noun class {r['noun_class']} has no EPIC-100 noun")
+            continue
+        if not boxes:
+            rows.append(Row(r["video_id"], t, None, key))  # annotated frame, object not visible
+        for top, left, height, width in boxes:
+            x1, y1 = left / EPIC55_WIDTH, top / EPIC55_HEIGHT
+            x2, y2 = (left + width) / EPIC55_WIDTH, (top + height) / EPIC55_HEIGHT
+            rows.append(Row(r["video_id"], t, (max(0.0, x1), max(0.0, y1), min(1.0, x2), min(1.0, y2)), key))
+    return rows
+
+
+GENERIC_FIELDS = ("video_id", "t", "x1", "y1", "x2", "y2", "noun", "score")
+
+
+def generic_rows(text: str, name: str, problems: Problems) -> list[Row]:
+    """A generic detections file: JSONL (one object per line) or CSV with a header; each row
+    one box: ``video_id``, ``t`` (seconds in the video), ``x1 y1 x2 y2`` normalised to [0, 1]
+    (JSONL may give ``box: [x1, y1, x2, y2]``), ``noun`` (any word the EPIC-100 ontology knows),
+    optional ``score`` (default 1)."""
+    stripped = text.lstrip()
+    if stripped.startswith("{"):
+        items = []
+        for line, raw in enumerate(text.splitlines(), start=1):
+            if raw.strip():
+                try:
+                    obj = json.loads(raw)
+                    if not isinstance(obj, dict):
+                        raise ValueError("not a JSON object")
+                    if "box" in obj:
+                        obj.update(zip(("x1", "y1", "x2", "y2"), obj.pop("box")))
+                    items.append((line, obj))
+                except ValueError as e:
+                    problems.add(name, line, f"not a JSON object ({e})")
+    else:
+        reader = csv.DictReader(io.StringIO(text))
+        missing = set(GENERIC_FIELDS[:-1]) - set(reader.fieldnames or ())
+        if missing:
+            problems.add(name, 1, f"CSV header lacks {', '.join(sorted(missing))}")
+            return []
+        items = list(enumerate(reader, start=2))
+    rows = []
+    for line, obj in items:
+        try:
+            box = tuple(float(obj[k]) for k in ("x1", "y1", "x2", "y2"))
+            t = float(obj["t"])
+            score = float(obj.get("score") if obj.get("score") not in (None, "") else 1.0)
+            vid = str(obj["video_id"])
+        except (KeyError, TypeError, ValueError) as e:
+            problems.add(name, line, f"bad or missing field ({e})")
+            continue
+        if not all(math.isfinite(v) for v in (*box, t)) or not (0 <= box[0] < box[2] <= 1 and 0 <= box[1] < box[3] <= 1):
+            problems.add(name, line, "box must be x1 < x2, y1 < y2 normalised to [0, 1]")
+            continue
+        key = _key(obj.get("noun"))
+        if key is None:
+            problems.add(name, line, f"noun {obj.get('noun')!r} is not an EPIC-100 noun")
+            continue
+        rows.append(Row(vid, t, box, key, score))
+    return rows
+
+
+def index_rows(rows: Iterable[Row]) -> dict[str, list[Row]]:
+    """Rows by video, sorted by time."""
+    by_video: dict[str, list[Row]] = collections.defaultdict(list)
+    for r in rows:
+        by_video[r.video_id].append(r)
+    for v in by_video.values():
+        v.sort(key=lambda r: r.t)
+    return dict(by_video)
+
+
+def rows_frames(rows: Sequence[Row], start: float, stop: float) -> list[FrameDetections]:
+    """The rows of one video in [start, stop] -> frames (one per distinct time)."""
+    frames: dict[float, list[Row]] = collections.OrderedDict()
+    for r in rows:
+        if start - 1e-9 <= r.t <= stop + 1e-9:
+            frames.setdefault(round(r.t, 4), []).append(r)
+    out = []
+    for t, group in frames.items():
+        boxed = [r for r in group if r.box is not None]
+        out.append(FrameDetections(round(t - start, 4), tuple(r.box for r in boxed),
+                                   tuple(r.noun for r in boxed), tuple(r.score for r in boxed)))
+    return out

@@ -1,0 +1,187 @@
+"""leap-detect's clip runners: where detect.py's pure logic meets files, ffmpeg and onnxruntime.
+
+Each source is built once per process (model session, parsed annotation files) and then called
+once per clip record; it returns the value of the record's ``detect`` key.
+"""
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+from typing import Callable, Iterable, Iterator
+
+from .. import media, records
+from ..onnx import ModelError
+from . import detect, visor
+
+DEFAULT_FPS = 4.0
+MAX_PROBLEMS_SHOWN = 10
+
+
+def prefetch(items: Iterable, depth: int = 2) -> Iterator:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead.
+
+    Decoding (ffmpeg writing into a pipe, numpy reading it) then overlaps with the model: the
+    kernel's pipe buffer (64 KiB) holds less than one frame, so without a reader ffmpeg would
+    stall for as long as each batch runs."""
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    end = object()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work():
+        it = iter(items)
+        try:
+            for item in it:
+                if not put((None, item)):
+                    break
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, raised there
+            put((e, None))
+        finally:
+            close = getattr(it, "close", None)
+            if close:
+                close()  # a generator's finally (ffmpeg killed) runs in this thread
+            put((None, end))
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    try:
+        while True:
+            err, item = q.get()
+            if err is not None:
+                raise err
+            if item is end:
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def parse_fps(value: str | float | None) -> float | None:
+    """'native' -> None (every frame); a number of frames per second otherwise."""
+    if value is None or str(value).lower() == "native":
+        return None
+    fps = float(value)
+    if not fps > 0:
+        raise ValueError("--fps must be a positive number or 'native'")
+    return fps
+
+
+class OnnxModel:
+    """A model file, its manifest and an onnxruntime session (built once)."""
+
+    def __init__(self, path: str, manifest: str | None = None):
+        from .. import onnx
+
+        self.path = path
+        self.manifest_file = onnx.manifest_path(path, manifest)
+        self.manifest = onnx.load_manifest(path, manifest)
+        self.base_dir = os.path.dirname(os.path.abspath(self.manifest_file))
+        self.session = onnx.session(os.path.abspath(path))
+        self.sha256 = onnx.sha256(path)
+
+    def runner(self, input_name: str | None, outputs: list[str]) -> Callable:
+        name = input_name or self.session.get_inputs()[0].name
+        known = {o.name for o in self.session.get_outputs()}
+        absent = [o for o in outputs if o not in known]
+        if absent:
+            raise ModelError(f"{self.path}: no output named {', '.join(absent)} (the model has "
+                             f"{', '.join(sorted(known))}; fix the manifest's output names)")
+
+        def run(x):
+            return dict(zip(outputs, self.session.run(outputs, {name: x})))
+        return run
+
+
+def model_frames(record: dict, det: detect.Detector, fps: float | None, batch: int):
+    """The clip's frames, decoded once at the model's size, in batches, prefetched."""
+    size = det.size
+    return prefetch(media.iter_frames(record.get("video") or "", float(record["start"]),
+                                      float(record["stop"]), fps=fps, size=size,
+                                      batch=batch))
+
+
+def model_source(model: str, manifest: str | None, fps: float | None, threshold: float,
+                 nms_iou: float, batch: int):
+    m = OnnxModel(model, manifest)
+    try:
+        det = detect.from_manifest(m.manifest, m.base_dir)
+    except (detect.ManifestError, OSError) as e:
+        raise ModelError(f"{m.manifest_file}: {e}") from None
+    run = m.runner(det.input_name, det.output_names())
+    src = records.source("detect", model=os.path.basename(model), sha256=m.sha256,
+                         fps="native" if fps is None else fps, threshold=threshold)
+    batch = max(batch, det.batch or 1)
+
+    def clip(record: dict, require: bool) -> dict:
+        frames = detect.run_detector(det, model_frames(record, det, fps, batch), run,
+                                     float(record["start"]), threshold, nms_iou)
+        return value(src, frames)
+    return clip
+
+
+def value(src: dict, frames: list[detect.FrameDetections]) -> dict:
+    return {"source": src, "objects": detect.objects(frames), "frames": [f.record() for f in frames]}
+
+
+def _empty(src: dict, reason: str, require: bool) -> dict:
+    return {"source": src, **records.missing(reason, require, objects=[], frames=[])}
+
+
+def visor_source(root: str):
+    if not os.path.isdir(root):
+        raise records.ClipError(f"{root}: not a folder (--visor needs VISOR's annotation folder)")
+
+    def clip(record: dict, require: bool) -> dict:
+        vid = record.get("video_id") or ""
+        path = visor.find(root, vid)
+        src = records.source("detect", visor=path or root)
+        if path is None:
+            return _empty(src, f"no VISOR annotation {vid}.json under {root}", require)
+        frames = detect.visor_frames(visor.load(path), vid, float(record["start"]), float(record["stop"]))
+        if not frames:
+            return _empty(src, "no VISOR annotated frame in the clip", require)
+        return value(src, frames)
+    return clip
+
+
+def rows_source(path: str, kind: str):
+    """--object-labels (kind 'epic55') or --detections (kind 'generic'): read once, indexed."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as e:
+        raise records.ClipError(f"{path}: cannot read ({e.strerror})") from None
+    problems = detect.Problems()
+    reader = detect.epic55_rows if kind == "epic55" else detect.generic_rows
+    by_video = detect.index_rows(reader(text, path, problems))
+    report(problems)
+    src = records.source("detect", **{"object_labels" if kind == "epic55" else "detections": path})
+
+    def clip(record: dict, require: bool) -> dict:
+        vid = record.get("video_id") or ""
+        if vid not in by_video:
+            return _empty(src, f"no rows for video {vid} in {path}", require)
+        frames = detect.rows_frames(by_video[vid], float(record["start"]), float(record["stop"]))
+        if not frames:
+            return _empty(src, f"no annotated frame of {vid} in the clip", require)
+        return value(src, frames)
+    return clip
+
+
+def report(problems: detect.Problems) -> None:
+    """Rows a reader skipped go to stderr as FILE:LINE: reason (the first few, then a count)."""
+    for file, line, reason in problems.items[:MAX_PROBLEMS_SHOWN]:
+        print(f"{file}:{line}: skipped: {reason}", file=sys.stderr)
+    if len(problems.items) > MAX_PROBLEMS_SHOWN:
+        print(f"... {len(problems.items) - MAX_PROBLEMS_SHOWN} more rows skipped", file=sys.stderr)
