@@ -33,5 +33,9 @@ $(VENV)/.installed: pyproject.toml
 test: install
 	$(BIN)/python -m pytest -q
 
+man: install
+	rm -f man/leap-*.1
+	$(BIN)/python -m leap_cli.manpages man
+
 clean:
 	rm -rf build .pytest_cache .hypothesis
