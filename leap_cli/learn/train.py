@@ -1,0 +1,489 @@
+"""The training loop (`leap-train fit`) and prediction (`leap-train predict`).
+
+One config dataclass; AdamW with a linear warm-up and cosine decay (per step); gradient
+clipping; bf16 autocast on CUDA; DistributedDataParallel from torchrun's environment (NCCL on
+GPUs, gloo on CPU) with I/O on rank 0 only; atomic checkpoints every epoch holding model,
+optimiser, schedule, config, epoch and best metric. Randomness is a function of (seed, epoch,
+rank, clip), so `--resume` after an interrupted run ends with the same weights as an
+uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from leap_cli.learn import losses
+from leap_cli.learn.data import ClipDataset, DataConfig, program_of, read_records
+from leap_cli.learn.model import LeapNet, ModelConfig, decode_steps, load_pretrained
+from leap_cli.learn.uniformerv2 import SPECS
+
+LOSSES = ("T", "PC", "CE")
+
+
+@dataclass
+class TrainConfig:
+    programs: list = field(default_factory=list)   # training records (JSONL)
+    val: list = field(default_factory=list)        # validation records (JSONL)
+    out: str = "run"
+    task: str = "recognition"
+    stage: str = "full"                            # "program": program losses only (for --context)
+    context: str | None = None                     # frozen program-stage checkpoint
+    features: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    crop: int = 0                                  # 0: the backbone's resolution
+    short_side: int = 0
+    observe: int = 256
+    epochs: int = 10
+    batch_size: int = 8                            # global, split over the ranks
+    lr: float = 1e-4
+    min_lr: float = 1e-6
+    weight_decay: float = 0.05
+    warmup: float = 1.0                            # epochs
+    grad_clip: float = 1.0
+    seed: int = 0
+    workers: int = 4
+    losses: tuple = LOSSES
+    containment: bool = True
+    amp: bool = True                               # bf16 autocast on CUDA
+    pretrained: str | None = None
+    trust_checkpoint: bool = False
+    embedder: str | None = None
+    embed_cache: str | None = None                 # default: <out>/embeddings
+    stop_after: int = 0                            # testing aid: stop after this many epochs
+
+    def data(self, context: bool) -> DataConfig:
+        crop = self.crop or (SPECS[self.model.backbone].resolution if self.model.backbone in SPECS else 0)
+        frames = self.model.frames or (SPECS[self.model.backbone].frames if self.model.backbone in SPECS else 1)
+        return DataConfig(task=self.task, frames=frames, crop=crop, short_side=self.short_side,
+                          observe=self.observe, features=self.features, context=context,
+                          max_steps=self.model.max_steps)
+
+    @property
+    def active_losses(self) -> tuple:
+        return tuple(x for x in self.losses if x != "CE") if self.stage == "program" else tuple(self.losses)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    d = dict(d)
+    d["model"] = ModelConfig(**d.get("model", {}))
+    d["losses"] = tuple(d.get("losses", LOSSES))
+    return TrainConfig(**d)
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- distributed
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    cuda = torch.cuda.is_available()
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device("cuda", local) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    return Dist(rank, world, local, device)
+
+
+def barrier(d: Dist) -> None:
+    if d.world > 1:
+        dist.barrier()
+
+
+def all_sum(d: Dist, t: torch.Tensor) -> torch.Tensor:
+    if d.world > 1:
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
+# ---------------------------------------------------------------- schedule and optimiser
+
+def lr_factor(step: int, total: int, warmup: int, min_ratio: float) -> float:
+    """Linear warm-up to 1, then cosine decay to min_ratio at `total` steps."""
+    if warmup > 0 and step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    # no weight decay on biases, norms, embeddings and tokens (1-D tensors)
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    rest = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": rest, "weight_decay": 0.0}], lr=cfg.lr)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def save_atomic(obj, path: str) -> None:
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # readers see the old or the new file, never half of one
+
+
+def load_checkpoint(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_model(path: str) -> tuple[LeapNet, TrainConfig, dict]:
+    """A trained network from a checkpoint, plus its config and the embedding dimension info."""
+    ckpt = load_checkpoint(path)
+    cfg = config_from_dict(ckpt["config"])
+    model = LeapNet(cfg.model)
+    model.load_state_dict(ckpt["model"])
+    return model, cfg, ckpt
+
+
+# ---------------------------------------------------------------- one step
+
+def compute_losses(model_out: dict, batch: dict, cfg: TrainConfig, d: Dist) -> tuple[torch.Tensor, dict]:
+    """The enabled losses, each a mean over the global batch (exact under DDP)."""
+    parts = {}
+    if "T" in cfg.active_losses:
+        parts["T"] = losses.program_loss(model_out["step_verbs"], model_out["step_objects"], batch["verbs"],
+                                         batch["objects"], batch["n_steps"], cfg.containment)
+    if "PC" in cfg.active_losses:
+        parts["PC"] = losses.precondition_loss(model_out["pc"], batch["embedding"], batch["has_program"])
+    if "CE" in cfg.active_losses:
+        parts["CE"] = losses.action_loss(model_out["verb"], model_out["noun"], batch["verb_class"],
+                                         batch["noun_class"])
+    total = model_out["verb"].new_zeros((), dtype=torch.float32)
+    logged = {}
+    for name, (s, n) in parts.items():
+        count = all_sum(d, n.detach().float()).clamp(min=1)
+        total = total + s / count * d.world  # DDP averages gradients over ranks
+        logged[name] = (all_sum(d, s.detach().float()) / count).item()
+    return total, logged
+
+
+def context_tokens(ctx_net, batch: dict, device) -> torch.Tensor:
+    """Sum of the frozen network's tokens over the valid neighbour windows: [N, D]."""
+    x, mask = batch["context"].to(device), batch["context_mask"].to(device)   # [N, K, ...], [N, K]
+    N, K = mask.shape
+    flat = x.flatten(0, 1)[mask.flatten()]                                    # [M, ...]
+    tokens = x.new_zeros(N * K, ctx_net.backbone.dim)
+    if len(flat):
+        tokens[mask.flatten()] = ctx_net.token(flat).to(tokens.dtype)
+    return tokens.view(N, K, -1).sum(dim=1)                                   # [N, D]
+
+
+def autocast(device: torch.device, enabled: bool):
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
+
+
+# ---------------------------------------------------------------- fit
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def prepare_embeddings(records: list[dict], cfg: TrainConfig, d: Dist) -> tuple[dict, int]:
+    """Embeddings of every pre-condition sentence (rank 0 computes, the others read the cache)."""
+    if "PC" not in cfg.active_losses:
+        return {}, cfg.model.embed_dim
+    from leap_cli.learn.embed import embed
+
+    sentences = sorted({(program_of(r) or {}).get("precondition_sentence") or "" for r in records if program_of(r)})
+    cache = cfg.embed_cache or os.path.join(cfg.out, "embeddings")
+    if d.main:
+        table = embed(sentences, cache, cfg.embedder)
+    barrier(d)
+    if not d.main:
+        table = embed(sentences, cache, cfg.embedder)  # all cached now: no model is loaded
+    dim = len(next(iter(table.values()))) if table else cfg.model.embed_dim
+    return table, dim
+
+
+def _loader(ds, cfg: TrainConfig, d: Dist):
+    """Shuffled batches; the sampler is the same permutation of (seed, epoch) for any world size,
+    so 1 process with batch B sees the same global batches as W processes with B / W each."""
+    from torch.utils.data import DataLoader, DistributedSampler
+
+    sampler = DistributedSampler(ds, d.world, d.rank, shuffle=True, seed=cfg.seed, drop_last=True)
+    return DataLoader(ds, batch_size=max(1, cfg.batch_size // d.world), sampler=sampler,
+                      num_workers=cfg.workers, pin_memory=d.device.type == "cuda", drop_last=True,
+                      persistent_workers=False, prefetch_factor=4 if cfg.workers > 0 else None), sampler
+
+
+def feature_dim(cfg: TrainConfig, records: list[dict]) -> int:
+    from leap_cli.learn.data import load_features
+
+    x = load_features(cfg.features, records[0]["id"])
+    return int(x.shape[-1])
+
+
+def fit(cfg: TrainConfig, resume: bool = False) -> dict:
+    """Train; returns the last epoch's metrics. Files in cfg.out: config.json, last.pt, best.pt,
+    metrics.jsonl, pretrained.json (the key report when --pretrained is given)."""
+    d = setup_distributed()
+    train_recs, problems = read_records(cfg.programs)
+    val_recs, vproblems = read_records(cfg.val) if cfg.val else ([], [])
+    if d.main:
+        for p in problems + vproblems:
+            log(f"leap-train: skipped {p}")
+    if not train_recs:
+        raise ValueError("no usable training records")
+    if d.main:
+        os.makedirs(cfg.out, exist_ok=True)
+    table, embed_dim = prepare_embeddings(train_recs + val_recs, cfg, d)
+    cfg.model.embed_dim = embed_dim
+    if cfg.model.backbone == "features" and not cfg.model.feature_dim:
+        cfg.model.feature_dim = feature_dim(cfg, train_recs)
+    last = os.path.join(cfg.out, "last.pt")
+    state = load_checkpoint(last) if resume and os.path.isfile(last) else None
+    if resume and state is None and d.main:
+        log(f"leap-train: no {last} to resume from; starting afresh")
+    if d.main:
+        log("leap-train config: " + json.dumps(dataclasses.asdict(cfg), sort_keys=True))
+        with open(os.path.join(cfg.out, "config.json"), "w") as f:
+            json.dump(dataclasses.asdict(cfg), f, indent=2, sort_keys=True)
+
+    _seed_all(cfg.seed)  # identical initial weights on every rank
+    model = LeapNet(cfg.model)
+    if cfg.pretrained and state is None:
+        report = load_pretrained(model, cfg.pretrained, cfg.trust_checkpoint)
+        if d.main:
+            log(f"leap-train: loaded {report['loaded']} tensors from {cfg.pretrained} ({report['format']}); "
+                f"missing {len(report['missing'])}, unexpected {len(report['unexpected'])}, "
+                f"shape mismatch {len(report['shape_mismatch'])}, inflated {len(report['inflated'])}")
+            with open(os.path.join(cfg.out, "pretrained.json"), "w") as f:
+                json.dump(report, f, indent=2)
+    model.to(d.device)
+    ctx_net = None
+    if cfg.context:
+        ctx_net, _, _ = load_model(cfg.context)
+        if ctx_net.backbone.dim != model.backbone.dim:
+            raise ValueError(f"--context network has token width {ctx_net.backbone.dim}, this one {model.backbone.dim}")
+        ctx_net.to(d.device).eval().requires_grad_(False)
+
+    optimizer = make_optimizer(model, cfg)
+    dcfg = cfg.data(context=ctx_net is not None)
+    train_ds = ClipDataset(train_recs, table, embed_dim, dcfg, train=True, seed=cfg.seed)
+    loader, sampler = _loader(train_ds, cfg, d)
+    steps_per_epoch = len(loader)
+    total = steps_per_epoch * cfg.epochs
+    warm = int(round(cfg.warmup * steps_per_epoch))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total, warm, cfg.min_lr / cfg.lr))
+    start_epoch, best = 0, None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, best = state["epoch"] + 1, state.get("best")
+    ddp = model
+    if d.world > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        unused = set(cfg.active_losses) != set(LOSSES)  # heads without a loss get no gradient
+        ddp = DDP(model, device_ids=[d.local] if d.device.type == "cuda" else None, find_unused_parameters=unused)
+
+    metrics = {}
+    end_epoch = cfg.epochs if not cfg.stop_after else min(cfg.epochs, start_epoch + cfg.stop_after)
+    for epoch in range(start_epoch, end_epoch):
+        # randomness of this epoch depends on (seed, epoch, rank) only -> exact resume
+        _seed_all(cfg.seed + 1000 * epoch + d.rank)
+        train_ds.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        model.train()
+        t0, seen, sums = time.time(), 0, {}
+        for batch in _progress(loader, d, epoch):
+            batch = {k: v.to(d.device, non_blocking=True) for k, v in batch.items()}
+            with autocast(d.device, cfg.amp):
+                ctx = None
+                if ctx_net is not None:
+                    with torch.no_grad():
+                        ctx = context_tokens(ctx_net, batch, d.device)
+                out = ddp(batch["input"], ctx)
+                loss, parts = compute_losses(out, batch, cfg, d)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            seen += len(batch["index"]) * d.world
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+        n_steps = max(1, steps_per_epoch)
+        metrics = {"epoch": epoch, "step": (epoch + 1) * steps_per_epoch, "lr": scheduler.get_last_lr()[0],
+                   "train_loss": sum(sums.values()) / n_steps,
+                   **{f"train_loss_{k}": v / n_steps for k, v in sums.items()},
+                   "clips_per_s": seen / max(1e-9, time.time() - t0)}
+        if val_recs:
+            metrics.update(evaluate(model, ctx_net, val_recs, table, embed_dim, cfg, d))
+        score = metrics.get("val_action_top1", metrics.get("val_s_verb", -metrics["train_loss"]))
+        improved = best is None or score > best
+        best = score if improved else best
+        if d.main:
+            ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "config": dataclasses.asdict(cfg),
+                    "epoch": epoch, "best": best, "metrics": metrics}
+            save_atomic(ckpt, last)
+            if improved:
+                save_atomic(ckpt, os.path.join(cfg.out, "best.pt"))
+            with open(os.path.join(cfg.out, "metrics.jsonl"), "a") as f:
+                f.write(json.dumps(metrics, sort_keys=True) + "\n")
+            log("leap-train: " + json.dumps(metrics, sort_keys=True))
+        barrier(d)
+    return metrics
+
+
+def _progress(loader, d: Dist, epoch: int):
+    if not d.main or not sys.stderr.isatty():
+        return loader
+    from tqdm import tqdm
+
+    return tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, file=sys.stderr)
+
+
+# ---------------------------------------------------------------- evaluation and prediction
+
+@torch.no_grad()
+def run_model(model, ctx_net, batch: dict, device, amp: bool) -> dict:
+    with autocast(device, amp):
+        ctx = context_tokens(ctx_net, batch, device) if ctx_net is not None else None
+        return model(batch["input"].to(device), ctx)
+
+
+@torch.no_grad()
+def evaluate(model, ctx_net, records, table, embed_dim, cfg: TrainConfig, d: Dist) -> dict:
+    """Validation metrics on rank 0's view of all records: top-1 verb/noun/action, S-Verb."""
+    from leap_cli.learn import metrics as M
+    from torch.utils.data import DataLoader
+
+    model.eval()
+    ds = ClipDataset(records, table, embed_dim, cfg.data(context=ctx_net is not None), train=False)
+    verb_s, noun_s, verbs, nouns, pred_steps = [], [], [], [], []
+    for batch in DataLoader(ds, batch_size=max(1, cfg.batch_size // d.world), num_workers=cfg.workers):
+        out = run_model(model, ctx_net, batch, d.device, cfg.amp)
+        verb_s.append(out["verb"].float().cpu().numpy())
+        noun_s.append(out["noun"].float().cpu().numpy())
+        verbs.append(batch["verb_class"].numpy())
+        nouns.append(batch["noun_class"].numpy())
+        pred_steps += decode_steps(out["step_verbs"], out["step_objects"])
+    vs, ns, v, n = map(np.concatenate, (verb_s, noun_s, verbs, nouns))
+    res = {}
+    labelled = v >= 0
+    if labelled.any():
+        r = M.recognition(vs[labelled], ns[labelled], v[labelled], n[labelled], [""] * int(labelled.sum()),
+                          M.Split(frozenset(), frozenset(), frozenset()))
+        res.update({"val_verb_top1": r["all_verb_accuracy_at_1"], "val_noun_top1": r["all_noun_accuracy_at_1"],
+                    "val_action_top1": r["all_action_accuracy_at_1"]})
+    with_prog = [i for i, rec in enumerate(records) if program_of(rec)]
+    if with_prog and "T" in cfg.active_losses:
+        p = M.programs([pred_steps[i] for i in with_prog], [program_of(records[i])["steps"] for i in with_prog])
+        res.update({"val_s_verb": p["s_verb"], "val_obj_a": p["obj_a"], "val_obj_b": p["obj_b"]})
+    model.train()
+    return res
+
+
+def predictions(out: dict, round_to: int = 5) -> list[dict]:
+    """Per-clip prediction records from one batch of network outputs."""
+    from leap_cli import ontology
+
+    nouns = ontology.nouns()
+    steps = decode_steps(out["step_verbs"], out["step_objects"])
+    vs, ns = out["verb"].float().cpu().numpy(), out["noun"].float().cpu().numpy()
+    res = []
+    for i in range(len(vs)):
+        prog = [{"verb": ontology.SUBACTIONS[s["verb_id"]], "verb_id": s["verb_id"],
+                 "objects": [nouns[o].key for o in s["object_ids"]], "object_ids": s["object_ids"]}
+                for s in steps[i]]
+        res.append({"verb_scores": [round(float(x), round_to) for x in vs[i]],
+                    "noun_scores": [round(float(x), round_to) for x in ns[i]],
+                    "program": {"steps": prog}})
+    return res
+
+
+class Predictor:
+    """Batches clip records through a trained network: transform(records) -> results in order."""
+
+    def __init__(self, checkpoint: str, batch_size: int = 8, workers: int = 4, context: str | None = None,
+                 features: str | None = None, all_records: list[dict] | None = None):
+        self.model, self.cfg, ckpt = load_model(checkpoint)
+        if features:
+            self.cfg.features = features
+        self.d = setup_distributed()
+        self.model.to(self.d.device).eval()
+        ctx_path = context or self.cfg.context
+        self.ctx_net = None
+        if ctx_path:
+            self.ctx_net, _, _ = load_model(ctx_path)
+            self.ctx_net.to(self.d.device).eval()
+        self.batch_size, self.workers = batch_size, workers
+        self.all_records = all_records  # neighbours for context come from this list
+        self.source = {"tool": "leap-train", "checkpoint": os.path.abspath(checkpoint), "epoch": ckpt["epoch"]}
+
+    def __call__(self, records):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from leap_cli.records import ClipError
+
+        dcfg = self.cfg.data(context=self.ctx_net is not None)
+        pool = ThreadPoolExecutor(max(1, self.workers))  # ffmpeg decodes in subprocesses: threads suffice
+        chunk = []
+
+        def flush():
+            universe = self.all_records or chunk
+            ds = ClipDataset(universe, {}, self.cfg.model.embed_dim, dcfg, train=False)
+            index = {r["id"]: i for i, r in enumerate(universe)}
+
+            def load(rec):
+                try:
+                    if rec["id"] not in index:
+                        raise ClipError(f"{rec['id']}: not among the records given for context")
+                    return ds[index[rec["id"]]]
+                except Exception as e:  # noqa: BLE001 - one bad clip becomes its error record
+                    return e
+
+            items = list(pool.map(load, chunk))
+            good = [it for it in items if not isinstance(it, BaseException)]
+            outs = []
+            if good:
+                batch = {k: torch.stack([g[k] for g in good]) for k in good[0]}
+                outs = predictions(run_model(self.model, self.ctx_net, batch, self.d.device, self.cfg.amp))
+            it = iter(outs)
+            for rec, item in zip(chunk, items):
+                yield item if isinstance(item, BaseException) else {"id": rec["id"], **next(it),
+                                                                     "source": self.source}
+            chunk.clear()
+
+        try:
+            for rec in records:
+                chunk.append(rec)
+                if len(chunk) >= self.batch_size:
+                    yield from flush()
+            if chunk:
+                yield from flush()
+        finally:
+            pool.shutdown()
