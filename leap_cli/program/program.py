@@ -1,0 +1,419 @@
+"""A function's AST -> the `program` record value: tokens, steps, conditions, violations.
+
+Tokens (the nested structure the paper flattens):
+    [verb, [objects]]            a sub-action, e.g. ["grasp", ["carrot"]]
+    ["if", cond, [tokens]]       ["while", cond, [tokens]]       ["assert", cond]
+    cond: [predicate, [objects]] | ["not", cond] | ["and", [conds]] | ["or", [conds]]
+Objects are EPIC-100 noun keys; a name that maps to none stays as written (lower case, "_").
+"""
+from __future__ import annotations
+
+import ast
+import re
+
+from .. import ontology
+from .checker import check_tokens
+from .nouns import Nouns, clean, natural
+from .parser import Chunk, ProgramError, bare_body, chunks, parse_chunk
+from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID, SUBACTIONS
+
+MAX_STEPS = 9  # the paper's n < 10
+MAX_DEPTH = 40  # deeper nesting than any program needs: the rest is dropped, not recursed into
+HOLDING = re.compile(r"#\s*Holding (.+?) at start", re.IGNORECASE)
+_DEFAULT_NOUNS = Nouns()
+
+
+def _short(node) -> str:
+    try:
+        text = ast.unparse(node)  # source text of a node (no evaluation)
+    except Exception:  # noqa: BLE001 - unparse of an odd tree: the message just gets vaguer
+        text = type(node).__name__
+    text = " ".join(text.split())
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+class Reader:
+    """Walks a function body; collects tokens, notes and unmapped object names."""
+
+    def __init__(self, nouns: Nouns, lines: list[int]):
+        self.nouns, self.numbers = nouns, lines
+        self.notes: list[str] = []
+        self.unmapped: list[str] = []
+        self.unquoted: set[str] = set()
+
+    def where(self, node) -> str:
+        i = getattr(node, "lineno", 0) - 1
+        return f"line {self.numbers[i]}" if 0 <= i < len(self.numbers) else "line ?"
+
+    def note(self, text: str) -> None:
+        if text not in self.notes:
+            self.notes.append(text)
+
+    # objects -----------------------------------------------------------------------------------
+    def obj(self, raw: str) -> str | None:
+        name = clean(raw)
+        if not name:
+            return None
+        key, _, approx = self.nouns(name)
+        if approx:
+            self.note(approx)
+        if key is None:
+            if name not in self.unmapped:
+                self.unmapped.append(name)
+            return name
+        return key
+
+    def objects(self, call: ast.Call, what: str) -> list[str]:
+        out = []
+        for node in [*call.args, *(k.value for k in call.keywords)]:
+            raw = None
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                raw = node.value
+            elif isinstance(node, ast.Name):
+                raw = node.id
+                if raw not in self.unquoted:
+                    self.unquoted.add(raw)
+                    self.note(f"unquoted object name {raw!r} read as a string ({self.where(node)})")
+            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                raw = f"{node.value.id}_{node.attr}"
+                self.note(f"object {_short(node)!r} read as {raw!r} ({self.where(node)})")
+            else:
+                self.note(f"dropped argument {_short(node)!r} of {what} ({self.where(node)})")
+                continue
+            o = self.obj(raw)
+            if o is None:
+                self.note(f"dropped empty object name in {what} ({self.where(call)})")
+            else:
+                out.append(o)
+        return out
+
+    # conditions --------------------------------------------------------------------------------
+    def cond(self, node, depth: int = 0):
+        if depth > MAX_DEPTH:
+            return None
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            c = self.cond(node.operand, depth + 1)
+            return None if c is None else (c[1] if c[0] == "not" else ["not", c])
+        if isinstance(node, ast.BoolOp):
+            parts = []
+            for v in node.values:
+                c = self.cond(v, depth + 1)
+                if c is None:
+                    self.note(f"dropped the condition part {_short(v)!r} ({self.where(v)})")
+                else:
+                    parts.append(c)
+            if not parts:
+                return None
+            return parts[0] if len(parts) == 1 else ["and" if isinstance(node.op, ast.And) else "or", parts]
+        if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.comparators[0], ast.Constant)
+                and isinstance(node.comparators[0].value, bool)):
+            c = self.cond(node.left, depth + 1)
+            truth = node.comparators[0].value == isinstance(node.ops[0], (ast.Eq, ast.Is))
+            return None if c is None else (c if truth else ["not", c])
+        if isinstance(node, ast.Call):
+            return self.predicate(node)
+        return None
+
+    def predicate(self, call: ast.Call):
+        name = _callee(call)
+        if name is None:
+            return None
+        negate = False
+        if name in PREDICATE_ALIASES:
+            (pred, negate), written = PREDICATE_ALIASES[name], name
+            self.note(f"predicate {written!r} read as {'not ' if negate else ''}{pred} ({self.where(call)})")
+            name = pred
+        elif name in SUBACTIONS or ontology.subaction(name):
+            return None
+        elif name not in PREDICATES:
+            self.note(f"unknown predicate {name!r} kept ({self.where(call)})")
+        objs = self.objects(call, name)
+        need = PREDICATES[name][0] if name in PREDICATES else min(max(len(objs), 1), 2)
+        if len(objs) < need:
+            self.note(f"{name} needs {need} object(s) ({self.where(call)})")
+            return None
+        if len(objs) > need:
+            self.note(f"dropped extra objects of {name} ({self.where(call)})")
+        c = [name, objs[:need]]
+        return ["not", c] if negate else c
+
+    # statements --------------------------------------------------------------------------------
+    def block(self, body, depth: int = 0) -> list:
+        out: list = []
+        if depth > MAX_DEPTH:
+            self.note("dropped blocks nested too deep")
+            return out
+        for node in body:
+            self.statement(node, out, depth)
+        return out
+
+    def statement(self, node, out: list, depth: int) -> None:
+        if isinstance(node, ast.Expr):
+            if isinstance(node.value, ast.Call):
+                tok = self.subaction(node.value)
+                if tok is not None:
+                    out.append(tok)
+            elif not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                self.note(f"dropped expression {_short(node)!r} ({self.where(node)})")
+        elif isinstance(node, (ast.If, ast.While)):
+            kind = "if" if isinstance(node, ast.If) else "while"
+            c = self.cond(node.test)
+            body = self.block(node.body, depth + 1)
+            if c is None:
+                self.note(f"{kind} condition {_short(node.test)!r} not understood: its block is kept "
+                          f"without it ({self.where(node)})")
+                out.extend(body)
+            elif body:
+                out.append([kind, c, body])
+            if node.orelse:
+                other = self.block(node.orelse, depth + 1)
+                if kind == "while":
+                    self.note(f"dropped the else block of a while loop ({self.where(node)})")
+                elif c is None:
+                    out.extend(other)
+                elif other:
+                    out.append(["if", c[1] if c[0] == "not" else ["not", c], other])
+        elif isinstance(node, ast.Assert):
+            c = self.cond(node.test)
+            if c is None:
+                self.note(f"dropped assert {_short(node.test)!r}: not a condition ({self.where(node)})")
+            else:
+                out.append(["assert", c])
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try)):
+            kind = type(node).__name__.lower().replace("async", "")
+            self.note(f"{kind} block read as its body, once ({self.where(node)})")
+            out.extend(self.block(node.body, depth + 1))
+            out.extend(self.block(getattr(node, "finalbody", []), depth + 1))
+        elif isinstance(node, (ast.Pass, ast.Break, ast.Continue)) or (
+                isinstance(node, ast.Return) and node.value is None):
+            pass
+        else:
+            self.note(f"dropped {type(node).__name__.lower()} statement ({self.where(node)})")
+
+    def subaction(self, call: ast.Call):
+        name = _callee(call)
+        if name is None:
+            self.note(f"dropped call {_short(call)!r} ({self.where(call)})")
+            return None
+        verb = name if name in SUBACTION_ID else ontology.subaction(name)
+        if verb is None:
+            what = "predicate" if name in PREDICATES or name in PREDICATE_ALIASES else "unknown verb"
+            self.note(f"dropped {what} {name!r} used as a sub-action ({self.where(call)})")
+            return None
+        if verb != name:
+            self.note(f"verb {name!r} read as {verb} ({self.where(call)})")
+        objs = self.objects(call, verb)
+        low, high = ARITY[verb]
+        if len(objs) < low:
+            self.note(f"dropped {verb}() without an object ({self.where(call)})")
+            return None
+        if len(objs) > high:
+            self.note(f"dropped extra objects of {verb}: {', '.join(objs[high:])} ({self.where(call)})")
+            objs = objs[:high]
+        return [verb, objs]
+
+
+def _callee(call: ast.Call) -> str | None:
+    f = call.func
+    if isinstance(f, ast.Name):
+        return f.id
+    if isinstance(f, ast.Attribute):  # robot.grasp(...), actions.grasp(...)
+        return f.attr
+    return None
+
+
+# assembling the record value -------------------------------------------------------------------
+def flatten(tokens, limit: int = MAX_STEPS):
+    """Sub-actions in order, and the (keyword, condition) pairs read before the limit was hit."""
+    steps, conds, posts = [], [], []
+
+    def walk(items) -> bool:
+        for tok in items:
+            head = tok[0]
+            if head in ("if", "while"):
+                if len(steps) >= limit:
+                    return False
+                conds.append((head, tok[1]))
+                if not walk(tok[2]):
+                    return False
+            elif head == "assert":
+                if len(steps) <= limit:
+                    posts.append(tok[1])
+            else:
+                if len(steps) >= limit:
+                    return False
+                steps.append(tok)
+        return True
+
+    complete = walk(tokens)
+    return steps, conds, posts, complete
+
+
+def cond_text(cond, negate: bool = False) -> str:
+    """A condition in the paper's words: ``cucumber not in hand``, ``water in kettle``."""
+    head = cond[0]
+    if head == "not":
+        return cond_text(cond[1], not negate)
+    if head in ("and", "or"):
+        joiner = " and " if (head == "and") != negate else " or "
+        return joiner.join(cond_text(c, negate) for c in cond[1])
+    phrase = PREDICATES[head][1] if head in PREDICATES else (head[3:] if head.startswith("is_") else head).replace("_", " ")
+    objs = [natural(o) for o in cond[1]]
+    text = f"{objs[0]} {'not ' if negate else ''}{phrase}"
+    return text + (f" {objs[1]}" if len(objs) > 1 else "")
+
+
+def conjuncts(cond, negate: bool = False) -> list[str]:
+    """A condition split at its top-level ``and`` (after pushing ``not`` inwards)."""
+    head = cond[0]
+    if head == "not":
+        return conjuncts(cond[1], not negate)
+    if (head == "and" and not negate) or (head == "or" and negate):
+        return [t for c in cond[1] for t in conjuncts(c, negate)]
+    return [cond_text(cond, negate)]
+
+
+def assemble(name: str, tokens: list, reader: Reader, holding) -> dict:
+    steps_tok, conds, posts, complete = flatten(tokens)
+    if not steps_tok:
+        raise ProgramError(f"function {name!r}: no sub-actions recovered"
+                           + (f" ({'; '.join(reader.notes[:3])})" if reader.notes else ""))
+    warnings = list(reader.notes)
+    if not complete:
+        total = len(flatten(tokens, limit=10**6)[0])
+        warnings.append(f"kept the first {MAX_STEPS} of {total} sub-actions")
+    steps = []
+    for verb, objs in steps_tok:
+        steps.append({"verb": verb, "verb_id": SUBACTION_ID[verb], "objects": list(objs),
+                      "object_ids": [_noun_id(o) for o in objs]})
+    pre, seen = [], set()
+    for kw, c in conds:
+        for text in conjuncts(c):
+            if (kw, text) not in seen:
+                seen.add((kw, text))
+                pre.append((kw, text))
+    post = []
+    for c in posts:
+        for text in conjuncts(c):
+            if text not in post:
+                post.append(text)
+    violations, notes = check_tokens(tokens, holding, limit=MAX_STEPS)
+    warnings += notes + _loop_notes(tokens)
+    return {
+        "name": name,
+        "tokens": tokens,
+        "steps": steps,
+        "preconditions": [t for _, t in pre],
+        "postconditions": post,
+        "precondition_sentence": " and ".join(f"{kw} {t}" for kw, t in pre),
+        "violations": violations,
+        "valid": not violations,
+        "warnings": warnings,
+        "unmapped": list(reader.unmapped),
+    }
+
+
+_IDS: dict[str, int] = {}
+
+
+def _noun_id(key: str) -> int | None:
+    if not _IDS:
+        _IDS.update((c.key, c.id) for c in ontology.nouns())
+    return _IDS.get(key)
+
+
+def _objects_in(items) -> set[str]:
+    out: set[str] = set()
+    for tok in items:
+        if tok[0] in ("if", "while"):
+            out |= _objects_in(tok[2])
+        elif tok[0] in SUBACTION_ID:
+            out |= set(tok[1])
+    return out
+
+
+def _cond_objects(cond) -> set[str]:
+    if cond[0] == "not":
+        return _cond_objects(cond[1])
+    if cond[0] in ("and", "or"):
+        return set().union(*(_cond_objects(c) for c in cond[1]))
+    return set(cond[1])
+
+
+def _loop_notes(tokens) -> list[str]:
+    """A while loop whose body never acts on its condition's objects can never end."""
+    out = []
+    for tok in tokens:
+        if tok[0] in ("if", "while"):
+            if tok[0] == "while" and not (_cond_objects(tok[1]) & _objects_in(tok[2])):
+                out.append(f"while loop on {', '.join(sorted(_cond_objects(tok[1])))} never acts on "
+                           "its condition's objects (it could not terminate)")
+            out += _loop_notes(tok[2])
+    return out
+
+
+def holding_from_text(source: str, nouns: Nouns = _DEFAULT_NOUNS) -> list[str]:
+    """The objects the stub's "Holding X and Y at start." comment names (noun keys)."""
+    m = HOLDING.search(source)
+    if not m or m.group(1).strip().lower() == "nothing":
+        return []
+    out = []
+    for raw in re.split(r"\s*(?:,|\band\b)\s*", m.group(1).strip()):
+        name = clean(raw)
+        if name:
+            key = nouns(name)[0]
+            out.append(key or name)
+    return out
+
+
+def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list[str]]:
+    """The chunk for ``function`` (or the only/first one) and notes on how it was chosen."""
+    if not found:
+        return None, []
+    if function is None:
+        if len(found) > 1:
+            return found[0], [f"the response has {len(found)} functions; read the first, {found[0].name!r}"]
+        return found[0], []
+    same = [c for c in found if c.name == function]
+    if not same:
+        same = [c for c in found if c.name.lower().rstrip("_0123456789") == function.lower().rstrip("_0123456789")]
+    if same:
+        notes = [f"{len(same)} functions named {function!r}; read the first"] if len(same) > 1 else []
+        if same[0].name != function:
+            notes.append(f"function {same[0].name!r} read as {function!r}")
+        return same[0], notes
+    if len(found) == 1:
+        return found[0], [f"no function named {function!r}; read the only one, {found[0].name!r}"]
+    return None, []
+
+
+def parse_program(text, function: str | None = None, holding=None, nouns: Nouns | None = None) -> dict:
+    """Generated text -> the `program` record value (see the module docstring).
+
+    ``function`` picks one function of a batch response; ``holding`` is what the hands hold at
+    the start (noun names; default: the stub's "Holding ... at start." comment, else nothing).
+    Raises ProgramError when nothing is recoverable.
+    """
+    nouns = nouns or _DEFAULT_NOUNS
+    found, notes = chunks(text)
+    chunk, chosen = select(found, function)
+    if chunk is None:
+        if found:
+            names = ", ".join(c.name for c in found[:5]) + (", ..." if len(found) > 5 else "")
+            raise ProgramError(f"no function named {function!r} in the response (it has {names})")
+        chunk = bare_body(text)
+        if chunk is None:
+            raise ProgramError("no function definition and no sub-action call in the text")
+        notes = []
+    tree = parse_chunk(chunk)
+    if tree is None:
+        raise ProgramError(f"function {chunk.name!r} is not recoverable Python"
+                           + (f" ({chunk.notes[-1]})" if chunk.notes else ""))
+    reader = Reader(nouns, chunk.numbers)
+    reader.notes = notes + chosen + chunk.notes
+    tokens = reader.block(tree.body)
+    if holding is None:
+        holding = holding_from_text(chunk.source, nouns)
+    else:
+        holding = [reader.obj(h) for h in holding if h]
+    return assemble((function or "program") if chunk.bare else tree.name, tokens, reader, holding)
