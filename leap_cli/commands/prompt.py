@@ -1,0 +1,82 @@
+"""leap-prompt: clip records -> one generated program per clip (``prompt``), via an LLM or rules."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import llm
+from ..llm import batch as batch_api
+from ..options import Tool, finish, stage_options
+from ..stream import log, read_lines, run_many, selected
+
+_opt = click.option
+
+
+@click.command(cls=Tool)
+@stage_options
+@_opt("-m", "--model", envvar="LEAP_MODEL", help="Model name, or 'rules' (offline). [env LEAP_MODEL; "
+      f"default: {llm.DEFAULT_MODEL} with a key or --base-url, else rules]")
+@_opt("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, "
+      "proxies). [env OPENAI_BASE_URL] The key is read from OPENAI_API_KEY only.")
+@_opt("--temperature", type=float, default=0.0, show_default=True)
+@_opt("--max-tokens", type=int, help="Completion token limit per query.")
+@_opt("--seed", type=int, help="Sampling seed sent to the endpoint.")
+@_opt("--sample", type=int, default=0, show_default=True, help="Sample index (a new cache entry per index when temperature > 0).")
+@_opt("--batch-size", type=click.IntRange(1), default=35, show_default=True, help="Stubs per query (the paper: 35).")
+@_opt("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Queries in flight at once.")
+@_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up queries for missing or broken functions.")
+@_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors.")
+@_opt("--backoff", type=float, default=1.0, show_default=True, help="First retry wait in seconds (doubles, with jitter; Retry-After wins).")
+@_opt("--timeout", type=float, default=600.0, show_default=True, help="Seconds per request.")
+@_opt("--cache", "cache_path", envvar="LEAP_CACHE", metavar="PATH", help="SQLite response cache. [env LEAP_CACHE; default ~/.cache/leap/prompt.sqlite3]")
+@_opt("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@_opt("--prices", envvar="LEAP_PRICES", type=click.Path(exists=True, dir_okay=False), help="JSON price table replacing shipped entries. [env LEAP_PRICES]")
+@_opt("--max-cost", type=float, metavar="USD", help="Start no new query once this much is spent; the rest become error records.")
+@_opt("--dry-run", is_flag=True, help="Print the prompts (stdout) instead of calling a model.")
+@_opt("--batch", "batch_action", type=click.Choice(["submit", "collect"]), help="OpenAI Batch API: submit the queries (prints the batch id), or collect ID (the first argument) into the cache and emit records.")
+def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, prices, max_cost,
+        batch_size, jobs, follow_ups, sample, **params):
+    """Ask a model for one action program per clip: stubs of up to 35 clips per query.
+
+    Each clip becomes a function stub whose comments carry its evidence; the response is split
+    by function name into `prompt.response`. Responses are cached (a re-run sends nothing).
+
+    \b
+    Examples:
+      leap-prompt clips.jsonl -j 8 > prompted.jsonl
+      leap-prompt --ids P01_01_12 --dry-run clips.jsonl
+      ID=$(leap-prompt --batch submit clips.jsonl); leap-prompt --batch collect $ID clips.jsonl
+    """
+    say = lambda m: log(opts, m, force=True)  # noqa: E731
+    backend = llm.choose_backend(model, base_url, say, **params)
+    p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices, max_cost=max_cost,
+                          log=say, batch_size=batch_size, jobs=jobs, follow_ups=follow_ups, sample=sample)
+    if batch_action == "collect":
+        if not opts.inputs or opts.inputs == ("-",) or not backend.cacheable or p.cache is None:
+            raise click.UsageError("--batch collect needs ID, a remote model and the cache")
+        batch_id, opts.inputs = opts.inputs[0], opts.inputs[1:] or ("-",)
+        got = batch_api.collect(backend, p.cache, p.prices, batch_id)
+        say(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
+        if got.status != "completed":
+            finish(75)
+    records = (ln.record for ln in read_lines(opts.inputs) if ln.record and "error" not in ln.record
+               and selected(ln, opts, set())) if (dry_run or batch_action == "submit") else None
+    if dry_run:
+        for i, qy in enumerate(p.queries(records), 1):
+            print(f"=== query {i}: {len(qy.stubs)} clips, {qy.key}", *[f"--- {m['role']}\n{m['content']}" for m in qy.messages], sep="\n")
+        finish(0)
+    if batch_action == "submit":
+        if not backend.cacheable:
+            raise click.UsageError("--batch submit needs a remote model (-m, --base-url, OPENAI_API_KEY)")
+        lines = batch_api.request_lines(backend, p.queries(records), p.cache)
+        if not lines:
+            say("leap-prompt: every query is already cached; nothing to submit")
+            finish(0)
+        print(batch_api.submit(backend, lines))
+        say(f"leap-prompt: submitted {len(lines)} queries; run: leap-prompt --batch collect ID ...")
+        finish(0)
+    code = run_many(opts, "prompt", p.transform)
+    if backend.cacheable:
+        say(p.ledger.summary(backend.model))
+    finish(code)

@@ -1,0 +1,176 @@
+"""Model backends: any OpenAI-compatible endpoint, and the offline ``rules`` model.
+
+The API key comes from ``OPENAI_API_KEY`` only: it is never a flag, never logged, never cached.
+The ``openai`` package is imported when a remote backend is first built, not at start-up.
+"""
+from __future__ import annotations
+
+import email.utils
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from . import rules
+from .cache import endpoint_host
+from .query import Query
+
+
+class BackendError(Exception):
+    """A query failed for good (after retries): its clips become error records."""
+
+
+class FatalBackendError(Exception):
+    """Every query would fail the same way (bad key, unknown model): stop the run."""
+
+
+@dataclass
+class Completion:
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    duration: float = 0.0
+    attempts: int = 1
+
+
+class RulesBackend:
+    """The offline deterministic model (no key, no network, nothing to cache)."""
+
+    model = rules.MODEL
+    endpoint = "offline"
+    cacheable = False
+    params: dict = {}
+
+    def complete(self, query: Query) -> Completion:
+        t0 = time.perf_counter()
+        return Completion(rules.respond(query.stubs), duration=time.perf_counter() - t0)
+
+
+def retry_after(headers) -> float | None:
+    """Seconds a 429/503 asks us to wait: retry-after-ms, Retry-After seconds or HTTP date."""
+    if headers is None:
+        return None
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            return max(0.0, float(ms) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        when = email.utils.parsedate_to_datetime(value)
+        return max(0.0, when.timestamp() - time.time()) if when else None
+
+
+@dataclass
+class OpenAIBackend:
+    """Chat completions on an OpenAI-compatible endpoint, with retries, backoff and jitter."""
+
+    model: str
+    base_url: str | None = None
+    temperature: float = 0.0
+    max_tokens: int | None = None
+    seed: int | None = None
+    retries: int = 6
+    timeout: float = 600.0
+    backoff: float = 1.0        # first wait in seconds; doubles per attempt, with jitter
+    backoff_max: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    log: Callable[[str], None] = field(default=lambda message: None)
+    cacheable = True
+
+    def __post_init__(self):
+        self.endpoint = endpoint_host(self.base_url)
+        self._client = None
+
+    @property
+    def params(self) -> dict:
+        """The request parameters that change an answer (part of the cache key)."""
+        p = {"temperature": self.temperature}
+        if self.max_tokens is not None:
+            p["max_tokens"] = self.max_tokens
+        if self.seed is not None:
+            p["seed"] = self.seed
+        return p
+
+    def client(self):
+        if self._client is None:
+            import openai
+
+            key = os.environ.get("OPENAI_API_KEY")
+            if not key and not self.base_url:
+                raise FatalBackendError("no OPENAI_API_KEY in the environment (set it, or use "
+                                        "--base-url for a local server, or -m rules)")
+            # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client insists on one.
+            self._client = openai.OpenAI(api_key=key or "unused", base_url=self.base_url,
+                                         timeout=self.timeout, max_retries=0)
+        return self._client
+
+    def body(self, messages: list[dict]) -> dict:
+        """The chat-completions request body (also the Batch API's line body)."""
+        return {"model": self.model, "messages": messages, **self.params}
+
+    def complete(self, query: Query) -> Completion:
+        import openai
+
+        client = self.client()
+        last = "no attempt"
+        for attempt in range(self.retries + 1):
+            wait = None
+            t0 = time.perf_counter()
+            try:
+                resp = client.chat.completions.create(**self.body(query.messages))
+                text = resp.choices[0].message.content if resp.choices else None
+                if text is None:
+                    raise ValueError("response without message content")
+                return completion_from(resp.usage, text, time.perf_counter() - t0, attempt + 1)
+            except openai.RateLimitError as e:
+                last, wait = "429 rate limited", retry_after(e.response.headers)
+            except openai.APIStatusError as e:
+                if e.status_code in (401, 403):
+                    raise FatalBackendError(f"{e.status_code} from {self.endpoint}: the key was "
+                                            "refused (check OPENAI_API_KEY)") from None
+                if e.status_code == 404:
+                    raise FatalBackendError(f"404 from {self.endpoint}: unknown model "
+                                            f"{self.model!r} or wrong --base-url") from None
+                if e.status_code < 500 and e.status_code not in (408, 409):
+                    raise BackendError(f"{e.status_code} from {self.endpoint}: {_short(e)}") from None
+                last, wait = f"{e.status_code} from {self.endpoint}", retry_after(e.response.headers)
+            except openai.APITimeoutError:
+                last = f"timeout after {self.timeout:g} s"
+            except openai.APIConnectionError as e:
+                last = f"connection error ({_short(e)})"
+            except (openai.APIResponseValidationError, ValueError, KeyError, IndexError,
+                    AttributeError, TypeError) as e:
+                last = f"bad response ({type(e).__name__})"
+            if attempt == self.retries:
+                break
+            if wait is None:
+                wait = min(self.backoff_max, self.backoff * 2 ** attempt) * (0.5 + random.random())
+            self.log(f"leap-prompt: {last}; retry {attempt + 1}/{self.retries} in {wait:.2f} s")
+            self.sleep(wait)
+        raise BackendError(f"query failed after {self.retries + 1} attempts: {last}")
+
+
+def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1) -> Completion:
+    """A Completion from a chat-completions usage object or dict."""
+    def get(obj, name, default=0):
+        if obj is None:
+            return default
+        return obj.get(name, default) if isinstance(obj, dict) else getattr(obj, name, default)
+
+    details = get(usage, "prompt_tokens_details", None)
+    return Completion(text, int(get(usage, "prompt_tokens") or 0),
+                      int(get(usage, "completion_tokens") or 0),
+                      int(get(details, "cached_tokens") or 0), duration, attempts)
+
+
+def _short(e: Exception) -> str:
+    text = str(getattr(e, "message", None) or e)
+    return text if len(text) < 200 else text[:200] + "..."

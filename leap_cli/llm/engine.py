@@ -1,0 +1,190 @@
+"""The prompt stage: group clips into queries, ask (cache first), split, follow up, account.
+
+``Prompter.transform`` takes clip records and yields, per record and in input order, the record
+with ``prompt`` added or a ClipError. Queries run on ``jobs`` threads; at most ``2 * jobs``
+groups are in memory at once, so inputs of any length stream through.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Callable, Iterator
+
+from ..records import ClipError, source
+from . import query as q
+from .backends import BackendError, Completion
+from .cache import Cache, Entry, query_key
+from .cost import PriceTable
+from .stub import Stub, stubs_for
+
+
+class OverBudget(Exception):
+    pass
+
+
+@dataclass
+class Ledger:
+    """Run totals, shared by the worker threads."""
+
+    max_cost: float | None = None
+    spent: float = 0.0
+    requests: int = 0
+    cache_hits: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    follow_ups: int = 0
+    unpriced: set = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def admit(self) -> None:
+        with self.lock:
+            if self.max_cost is not None and self.spent >= self.max_cost:
+                raise OverBudget(f"budget --max-cost ${self.max_cost:g} reached "
+                                 f"(${self.spent:.4f} spent): not queried")
+
+    def add(self, c: Completion, cost: float) -> None:
+        with self.lock:
+            self.requests += 1
+            self.spent += cost
+            self.prompt_tokens += c.prompt_tokens
+            self.completion_tokens += c.completion_tokens
+            self.cached_tokens += c.cached_tokens
+
+    def summary(self, model: str) -> str:
+        text = (f"leap-prompt: model {model}: {self.requests} requests, {self.cache_hits} cached, "
+                f"{self.follow_ups} follow-ups, tokens {self.prompt_tokens} in "
+                f"({self.cached_tokens} cached) / {self.completion_tokens} out, "
+                f"cost ${self.spent:.4f}")
+        if self.unpriced:
+            text += f" (no price for {', '.join(sorted(self.unpriced))}: counted as $0)"
+        return text
+
+
+@dataclass
+class Prompter:
+    backend: object                      # RulesBackend or OpenAIBackend
+    prices: PriceTable
+    cache: Cache | None = None
+    batch_size: int = 35
+    jobs: int = 1
+    follow_ups: int = 2
+    sample: int = 0
+    ledger: Ledger = field(default_factory=Ledger)
+    library: str = ""
+    log: Callable[[str], None] = field(default=lambda message: None)
+
+    # ----- one query -------------------------------------------------------------------------
+    def keyed(self, query: q.Query) -> q.Query:
+        b = self.backend
+        query.key = query_key(b.model, b.endpoint, b.params, query.messages, self.sample)
+        return query
+
+    def ask(self, query: q.Query) -> tuple[Entry, bool]:
+        """The response entry for a query and whether it came from the cache."""
+        use_cache = self.cache is not None and self.backend.cacheable
+        if use_cache:
+            hit = self.cache.get(query.key)
+            if hit is not None:
+                with self.ledger.lock:
+                    self.ledger.cache_hits += 1
+                return hit, True
+        if self.backend.cacheable:
+            self.ledger.admit()
+        c = self.backend.complete(query)
+        cost = self.prices.cost(self.backend.model, c.prompt_tokens, c.completion_tokens,
+                                c.cached_tokens)
+        if cost is None:
+            self.ledger.unpriced.add(self.backend.model)
+            cost = 0.0
+        entry = Entry(c.text, c.prompt_tokens, c.completion_tokens, c.cached_tokens, cost,
+                      c.duration, time.time(), "chat")
+        if use_cache:
+            self.cache.put(query.key, self.backend.model, self.backend.endpoint, entry)
+        if self.backend.cacheable:
+            self.ledger.add(c, cost)
+        return entry, False
+
+    # ----- one group of clips ----------------------------------------------------------------
+    def run_group(self, records: list[dict]) -> list[dict | ClipError]:
+        stubs = stubs_for(records)
+        share = {s.name: collections.Counter() for s in stubs}
+        found: dict[str, tuple[str, str, int, bool]] = {}  # name -> (source, key, round, cached)
+        failed: dict[str, str] = {}
+        todo: list[Stub] = stubs
+        for round_ in range(self.follow_ups + 1):
+            if not todo:
+                break
+            query = self.keyed(q.build(todo, round_))
+            if round_:
+                with self.ledger.lock:
+                    self.ledger.follow_ups += 1
+            try:
+                entry, cached = self.ask(query)
+            except (BackendError, OverBudget) as e:
+                failed.update({s.name: str(e) for s in todo})
+                break
+            parts = q.split(entry.response)
+            n = len(todo)
+            for s in todo:  # each clip asked in a query carries an equal share of it
+                share[s.name].update({"prompt_tokens": entry.prompt_tokens / n,
+                                      "completion_tokens": entry.completion_tokens / n,
+                                      "cached_tokens": entry.cached_tokens / n,
+                                      "cost": entry.cost / n})
+            missing = []
+            for s in todo:
+                text = parts.get(s.name)
+                if text is not None and (s.name not in found or q.parses(text)):
+                    found[s.name] = (text, query.key, round_, cached)
+                if not q.parses(text):
+                    missing.append(s)
+            todo = missing
+        return [self._result(s, found.get(s.name), failed.get(s.name), share[s.name]) for s in stubs]
+
+    def _result(self, stub: Stub, hit, failure, share) -> dict | ClipError:
+        if hit is None:
+            raise_msg = failure or (f"function {stub.name} missing from the model's responses "
+                                    f"after {self.follow_ups} follow-up queries")
+            return ClipError(raise_msg)
+        text, key, round_, cached = hit
+        out = dict(stub.record)
+        out["prompt"] = {
+            "source": source("prompt", model=self.backend.model, endpoint=self.backend.endpoint,
+                             library=self.library),
+            "function": stub.name, "model": self.backend.model, "cache_key": key,
+            "response": text,
+            "usage": {k: round(share[k], 2) for k in ("prompt_tokens", "completion_tokens",
+                                                       "cached_tokens")},
+            "cost": round(share["cost"], 8), "cached": cached, "follow_up": round_,
+        }
+        return out
+
+    # ----- the stream ------------------------------------------------------------------------
+    def transform(self, records: Iterator[dict]) -> Iterator[dict | ClipError]:
+        """One result per record, in input order; at most 2 * jobs groups held at once."""
+        records = iter(records)
+        window = max(1, 2 * self.jobs)
+        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+            pending: collections.deque = collections.deque()
+            while True:
+                while len(pending) < window:
+                    group = list(islice(records, self.batch_size))
+                    if not group:
+                        break
+                    pending.append(pool.submit(self.run_group, group))
+                if not pending:
+                    return
+                yield from pending.popleft().result()
+
+    def queries(self, records: Iterator[dict]) -> Iterator[q.Query]:
+        """The first query of each group (for --dry-run and the Batch API)."""
+        records = iter(records)
+        while True:
+            group = list(islice(records, self.batch_size))
+            if not group:
+                return
+            yield self.keyed(q.build(stubs_for(group)))

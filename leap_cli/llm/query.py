@@ -1,0 +1,109 @@
+"""Queries: the messages for a group of stubs, and a response split back into functions.
+
+The messages put what every query shares first (instructions, the dialect's specification, the
+import header and library H) and the stubs last, so providers' prompt caching can reuse the
+prefix across queries.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from .stub import Stub
+
+INSTRUCTIONS = """\
+You write action programs for short egocentric video clips of kitchen activities.
+Each clip is given as a Python function stub whose comments carry what was observed in it:
+the narrations before and after, the objects seen, what the hands grabbed and released and
+when, when the person walked, and the sounds heard (times in seconds from the clip start).
+Complete every stub as a program in the dialect specified below, following the style of the
+library of example programs. Answer with Python code only: one complete function per stub, in
+the order given, each keeping its stub's name and arguments.
+"""
+
+
+@dataclass
+class Query:
+    """One request: its messages and the stubs it asks for."""
+
+    messages: list[dict]
+    stubs: list[Stub]
+    follow_up: int = 0
+    key: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _program():
+    from .. import program  # the program-language package (issue 3)
+
+    return program
+
+
+@lru_cache(maxsize=1)
+def prefix() -> tuple[str, str]:
+    """(system text, start of the user text): identical for every query."""
+    prog = _program()
+    system = INSTRUCTIONS + "\n" + prog.SPEC
+    user = prog.IMPORT_HEADER.rstrip("\n") + "\n\n" + prog.library_text().strip("\n") + "\n"
+    return system, user
+
+
+def library_hash() -> str:
+    return _program().library_hash()
+
+
+def build(stubs: list[Stub], follow_up: int = 0) -> Query:
+    system, user = prefix()
+    ask = ("\n\n# Complete the following functions in the same dialect."
+           if not follow_up else
+           "\n\n# Complete the following functions in the same dialect (they were missing or "
+           "incomplete in your previous answer).")
+    body = user + ask + "\n\n" + "\n".join(s.text for s in stubs)
+    return Query([{"role": "system", "content": system}, {"role": "user", "content": body}],
+                 list(stubs), follow_up)
+
+
+_DEF = re.compile(r"^([ \t]*)def[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(", re.M)
+
+
+def split(response: str) -> dict[str, str]:
+    """name -> source of each top-level function in a response (fences and prose ignored).
+
+    A function runs from its ``def`` line to the next line at or left of the ``def``'s own
+    indentation that is not a comment (another def, a fence, prose). A name seen twice keeps
+    its first complete version.
+    """
+    text = response.replace("\r\n", "\n").expandtabs(4)
+    lines = text.split("\n")
+    starts = [(text.count("\n", 0, m.start()), len(m.group(1)), m.group(2)) for m in _DEF.finditer(text)]
+    out: dict[str, str] = {}
+    for i, (line_no, indent, name) in enumerate(starts):
+        end = len(lines)
+        for j in range(line_no + 1, len(lines)):
+            line = lines[j]
+            stripped = line.strip()
+            if not stripped:
+                continue
+            if len(line) - len(line.lstrip()) <= indent and not stripped.startswith("#"):
+                end = j
+                break
+        body = lines[line_no:end]
+        while body and not body[-1].strip():
+            body.pop()
+        source = "\n".join(s[indent:] if s[:indent].strip() == "" else s.lstrip() for s in body) + "\n"
+        if name not in out or (not parses(out[name]) and parses(source)):
+            out[name] = source
+    return out
+
+
+def parses(source: str | None) -> bool:
+    """Whether a function's source is valid Python with a body beyond comments."""
+    if not source:
+        return False
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError):
+        return False
+    return len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef)
