@@ -1,0 +1,118 @@
+"""Statistics of a program set, and the paper's Figure 5 drawn from them.
+
+``summarize`` is pure (records in, dict out); ``figure5`` needs matplotlib (the ``plot`` extra).
+"""
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from typing import Iterable
+
+
+def _top(counter: Counter, n: int | None = None) -> dict:
+    return dict(counter.most_common(n))
+
+
+class Summary:
+    """Accumulates a program set one record at a time (a 60,000-clip file is never held whole)."""
+
+    def __init__(self):
+        self.clips = self.errors = self.recovered = self.valid = 0
+        self.lengths: list[int] = []
+        self.per_verb: dict[str, list[int]] = defaultdict(list)
+        self.subverbs, self.objects, self.labels = Counter(), Counter(), Counter()
+        self.unmapped, self.reasons = Counter(), Counter()
+
+    def add(self, rec: dict) -> None:
+        self.clips += 1
+        self.labels.update(rec.get("all_nouns") or ([rec["noun"]] if rec.get("noun") else []))
+        program = rec.get("program")
+        if "error" in rec or not program:
+            self.errors += 1
+            return
+        steps = program.get("steps", [])
+        self.lengths.append(len(steps))
+        self.per_verb[rec.get("verb") or "(no label)"].append(len(steps))
+        self.valid += bool(program.get("valid"))
+        self.recovered += bool(program.get("warnings"))
+        for step in steps:
+            self.subverbs[step["verb"]] += 1
+            self.objects.update(o for o in step.get("objects", []) if o)
+        self.unmapped.update(program.get("unmapped", []))
+        self.reasons.update(v["reason"] for v in program.get("violations", []))
+
+    def result(self) -> dict:
+        """Clips covered, validity, sub-actions per program (overall and per EPIC verb class),
+        object frequencies in the programs and in the EPIC labels, unmapped object names."""
+        lengths, programs = self.lengths, len(self.lengths)
+        by_size = sorted(self.per_verb.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        return {
+            "clips": self.clips,
+            "programs": programs,
+            "coverage": round(programs / self.clips, 4) if self.clips else 0.0,
+            "errors": self.errors,
+            "valid": self.valid,
+            "invalid": programs - self.valid,
+            "recovered": self.recovered,
+            "subactions_per_program": {
+                "mean": round(statistics.fmean(lengths), 3) if lengths else 0.0,
+                "median": statistics.median(lengths) if lengths else 0,
+                "histogram": {str(k): v for k, v in sorted(Counter(lengths).items())},
+            },
+            "programs_per_verb_class": {v: len(n) for v, n in by_size},
+            "subactions_per_verb_class": {v: round(statistics.fmean(n), 3) for v, n in by_size},
+            "subaction_verbs": _top(self.subverbs),
+            "objects_in_programs": _top(self.objects),
+            "objects_in_labels": _top(self.labels),
+            "unmapped_objects": _top(self.unmapped),
+            "violation_reasons": _top(self.reasons, 20),
+        }
+
+
+def summarize(records: Iterable[dict]) -> dict:
+    summary = Summary()
+    for rec in records:
+        summary.add(rec)
+    return summary.result()
+
+
+def figure5(summary: Summary, out_dir: str, top: int = 30) -> list[str]:
+    """Figure 5 of the paper as two PNGs in out_dir: (a) sub-actions per program per EPIC verb
+    class, (b) object frequency in the EPIC labels vs in the programs (log scale)."""
+    import os
+
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display on servers
+    import matplotlib.pyplot as plt
+
+    os.makedirs(out_dir, exist_ok=True)
+    stats, paths = summary.result(), []
+
+    verbs = list(stats["programs_per_verb_class"])[:top]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(verbs) + 2), 4))
+    ax.boxplot([summary.per_verb[v] for v in verbs], tick_labels=verbs, showfliers=False)
+    ax.set_ylabel("sub-actions per program")
+    ax.set_title("(a) sub-actions per program, by EPIC verb class")
+    ax.tick_params(axis="x", rotation=70)
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "subactions_per_verb.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+
+    labels, programs = stats["objects_in_labels"], stats["objects_in_programs"]
+    nouns = sorted(set(labels) | set(programs), key=lambda n: (-labels.get(n, 0), -programs.get(n, 0)))[:top]
+    fig, ax = plt.subplots(figsize=(max(6, 0.35 * len(nouns) + 2), 4))
+    x = range(len(nouns))
+    ax.bar([i - 0.2 for i in x], [labels.get(n, 0) for n in nouns], width=0.4, label="EPIC labels")
+    ax.bar([i + 0.2 for i in x], [programs.get(n, 0) for n in nouns], width=0.4, label="programs")
+    ax.set_yscale("log")
+    ax.set_xticks(list(x), nouns, rotation=70)
+    ax.set_ylabel("occurrences (log)")
+    ax.set_title("(b) object frequency: EPIC labels vs programs")
+    ax.legend()
+    fig.tight_layout()
+    paths.append(os.path.join(out_dir, "object_frequency.png"))
+    fig.savefig(paths[-1], dpi=120)
+    plt.close(fig)
+    return paths
