@@ -38,8 +38,9 @@ class DataConfig:
     max_steps: int = 9
 
 
-def read_records(paths) -> tuple[list[dict], list[str]]:
-    """Clip records from JSONL files; returns (records, problems 'file:line: reason')."""
+def read_records(paths, videos: str | None = None) -> tuple[list[dict], list[str]]:
+    """Clip records from JSONL files (`video` filled from `videos` when given);
+    returns (records, problems 'file:line: reason')."""
     records, problems = [], []
     for path in paths:
         with open(path) as f:
@@ -56,6 +57,13 @@ def read_records(paths) -> tuple[list[dict], list[str]]:
                 elif "error" in rec:
                     problems.append(f"{path}:{n}: {rec['id']}: carries an error from leap-{rec['error'].get('stage')}")
                 else:
+                    if videos:
+                        from leap_cli.clips import find_video
+                        try:
+                            rec = {**rec, "video": find_video(videos, rec["video_id"], rec.get("participant_id"))}
+                        except (ClipError, KeyError) as e:
+                            problems.append(f"{path}:{n}: {rec['id']}: {e}")
+                            continue
                     records.append(rec)
     return records, problems
 

@@ -39,6 +39,7 @@ class TrainConfig:
     stage: str = "full"                            # "program": program losses only (for --context)
     context: str | None = None                     # frozen program-stage checkpoint
     features: str | None = None
+    videos: str | None = None                      # fill `video` from an EPIC videos folder
     model: ModelConfig = field(default_factory=ModelConfig)
     crop: int = 0                                  # 0: the backbone's resolution
     short_side: int = 0
@@ -71,6 +72,29 @@ class TrainConfig:
     @property
     def active_losses(self) -> tuple:
         return tuple(x for x in self.losses if x != "CE") if self.stage == "program" else tuple(self.losses)
+
+
+def config_from_options(**kw) -> TrainConfig:
+    """TrainConfig from the CLI's flat options (model fields go to ModelConfig)."""
+    model_keys = {f.name for f in dataclasses.fields(ModelConfig)}
+    model = ModelConfig(**{k: v for k, v in kw.items() if k in model_keys and v is not None})
+    rest = {k: v for k, v in kw.items() if k not in model_keys and v is not None}
+    if "losses" in rest:
+        rest["losses"] = parse_losses(rest["losses"])
+    for k in ("programs", "val"):
+        rest[k] = list(rest.get(k) or [])
+    return TrainConfig(model=model, **rest)
+
+
+def parse_losses(text) -> tuple:
+    """'T+PC+CE' or 'T,PC' -> ('T', 'PC', 'CE'): the ablation rows of the paper's tables."""
+    if isinstance(text, (tuple, list)):
+        return tuple(text)
+    names = tuple(x.strip().upper() for x in text.replace("+", ",").split(",") if x.strip())
+    bad = [x for x in names if x not in LOSSES]
+    if bad or not names:
+        raise ValueError(f"--losses: unknown {', '.join(bad) or 'empty list'}; use a subset of T, PC, CE")
+    return names
 
 
 def config_from_dict(d: dict) -> TrainConfig:
@@ -245,8 +269,8 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     """Train; returns the last epoch's metrics. Files in cfg.out: config.json, last.pt, best.pt,
     metrics.jsonl, pretrained.json (the key report when --pretrained is given)."""
     d = setup_distributed()
-    train_recs, problems = read_records(cfg.programs)
-    val_recs, vproblems = read_records(cfg.val) if cfg.val else ([], [])
+    train_recs, problems = read_records(cfg.programs, cfg.videos)
+    val_recs, vproblems = read_records(cfg.val, cfg.videos) if cfg.val else ([], [])
     if d.main:
         for p in problems + vproblems:
             log(f"leap-train: skipped {p}")

