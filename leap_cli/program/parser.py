@@ -17,6 +17,7 @@ DEF = re.compile(r"^([ \t]*)(?:async[ \t]+)?def[ \t]+([A-Za-z_]\w*)[ \t]*\(")
 FENCE = re.compile(r"^[ \t]*(```|~~~)")
 HEADER_WORD = re.compile(r"^(if|elif|else|while|for|with|try|except|finally)\b")
 SIMPLE_CALL = re.compile(r"\b([A-Za-z_]\w*)\(([^()\"']*)\)")
+BLOCK_AFTER = re.compile(r"^expected an indented block after .* on line (\d+)")
 MAX_REPAIRS = 40  # syntax repairs per function; past that the function is not recoverable
 
 
@@ -162,10 +163,11 @@ def _repair(c: Chunk, e: SyntaxError, tried: set) -> bool:
             lines[idx] = text.rstrip() + ":"
             c.notes.append(f"added a missing ':' ({where})")
             return True
-        if msg.startswith("expected an indented block") and e.lineno and e.lineno <= n:
-            head = _header_before(lines, idx)
+        m = BLOCK_AFTER.search(msg)
+        if m and e.lineno and int(m.group(1)) < e.lineno <= n:
+            head = int(m.group(1)) - 1
             lines[idx] = " " * (_indent(lines[head]) + 4) + text.lstrip()
-            c.notes.append(f"indented the block under line {numbers[head]} ({where})")
+            c.notes.append(f"indented line {numbers[idx]} into the block of line {numbers[head]}")
             return True
         if msg.startswith("unexpected indent") or msg.startswith("unindent does not match"):
             prev = [_indent(line) for line in lines[1:idx] if line.strip() and not line.lstrip().startswith("#")]
@@ -181,8 +183,9 @@ def _repair(c: Chunk, e: SyntaxError, tried: set) -> bool:
             lines[idx] = quoted
             c.notes.append(f"quoted multi-word object names ({where})")
             return True
-    if msg.startswith("expected an indented block") and (not e.lineno or e.lineno > n):
-        idx = _header_before(lines, n)  # a block header with nothing under it: a truncated end
+    m = BLOCK_AFTER.search(msg)
+    if m and 0 < int(m.group(1)) <= n:
+        idx = int(m.group(1)) - 1  # a block header with nothing under it: a truncated end
         where, text = f"line {numbers[idx]}", lines[idx]
         if idx == 0:
             return False

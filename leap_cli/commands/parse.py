@@ -1,0 +1,58 @@
+"""leap-parse: generated responses -> action programs (tokens, steps, conditions, violations)."""
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from ..options import Tool, finish, stage_options
+from ..stream import Line, run
+
+
+@click.command(cls=Tool)
+@stage_options
+@click.option("--text", "text_file", type=click.Path(allow_dash=True, dir_okay=False), metavar="FILE",
+              help="Parse a bare response or program from FILE ('-': stdin): one record per function.")
+@click.option("--strict", is_flag=True, help="An invalid program (world-state violation) is an error record.")
+@click.option("--summary", is_flag=True,
+              help="Print a report over the whole input on stdout instead of the records (-o still gets them).")
+@click.option("--embed-unknown", is_flag=True,
+              help="Map object names EPIC lacks to the nearest noun by sentence embedding (needs [train]).")
+@click.option("--embed-threshold", type=click.FloatRange(-1, 1), default=0.6, show_default=True,
+              help="Least cosine similarity for --embed-unknown.")
+def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
+    """Parse each record's prompt.response into its `program` key.
+
+    The response (one function, or a whole batch, picked by prompt.function) is read with Python's
+    ast only, never executed; fences, prose, tabs, truncation, unquoted names are repaired and
+    listed in program.warnings. Steps are the sub-actions in order (at most 9); violations are
+    sub-actions whose pre-condition contradicts the world state. Nothing recoverable: error record.
+
+    \b
+    Example:
+      leap-prompt clips.jsonl | leap-parse > programs.jsonl
+      leap-parse --summary programs.jsonl
+      leap-parse --text response.py
+    """
+    from ..program.nouns import Nouns
+    from ..program.stage import Summary, parse_record, text_records
+
+    lines, functions = None, {}
+    if text_file:
+        if opts.inputs != ("-",):
+            raise click.UsageError("give either --text FILE or record files, not both")
+        name = "<stdin>" if text_file == "-" else text_file
+        text = sys.stdin.read() if text_file == "-" else open(text_file, encoding="utf-8", errors="replace").read()
+        pairs = text_records(text, os.path.basename(name))
+        functions = {r["id"]: (text, fn) for r, fn in pairs}
+        lines = [Line(name, 1, record=r) for r, _ in pairs]
+    nouns = Nouns(embed=embed_unknown, threshold=embed_threshold)
+    report = Summary() if summary else None
+    if summary and not opts.output:
+        opts.output = os.devnull  # the report replaces the records on stdout
+    code = run(opts, "parse", lambda r: parse_record(r, nouns, strict, report, functions.get(r["id"])),
+               lines=lines)
+    if report is not None:
+        click.echo(report.text(), nl=False)
+    finish(code)

@@ -1,0 +1,127 @@
+"""leap-parse's per-record logic and its --summary, without click or I/O."""
+from __future__ import annotations
+
+import collections
+from dataclasses import dataclass, field
+
+from ..records import SCHEMA_VERSION, ClipError, source
+from .nouns import Nouns
+from .parser import ProgramError, chunks
+from .program import MAX_STEPS, parse_program
+
+DIALECT = 1
+
+
+def holding_at_start(record: dict) -> list[str] | None:
+    """What leap-contact saw in the hands at the clip start; None when it has no say."""
+    contact = record.get("contact")
+    if not isinstance(contact, dict) or contact.get("missing"):
+        return None
+    hold = contact.get("holding_at_start")
+    if not isinstance(hold, dict):
+        return None
+    return [str(hold[h]) for h in ("left", "right") if hold.get(h)]
+
+
+def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Summary | None" = None,
+                 text: tuple[str, str | None] | None = None) -> dict:
+    """The record with its `program` key, from `prompt.response` (ClipError when impossible).
+
+    ``strict``: an invalid program is an error too. ``summary`` counts every outcome.
+    ``text``: (response, function) to parse instead of the record's prompt (--text).
+    """
+    try:
+        if text is None:
+            prompt = record.get("prompt")
+            if not isinstance(prompt, dict) or not isinstance(prompt.get("response"), str):
+                why = prompt.get("missing") if isinstance(prompt, dict) else None
+                raise ClipError(f"no prompt.response to parse ({why})" if why else
+                                "no prompt.response to parse (run leap-prompt first)")
+            text = prompt["response"], prompt.get("function")
+        program = parse_program(text[0], text[1], holding_at_start(record), nouns)
+    except ClipError as e:
+        if summary is not None:
+            summary.fail(e)
+        raise
+    if summary is not None:
+        summary.add(program)
+    if strict and not program["valid"]:
+        raise ClipError("invalid program: " + "; ".join(
+            f"step {v['step']} {v['verb']}: {v['reason']}" for v in program["violations"]))
+    program["source"] = source("parse", dialect=DIALECT, embed_unknown=nouns.embed)
+    return {**record, "program": program}
+
+
+def text_records(text: str, name: str) -> list[tuple[dict, str | None]]:
+    """--text: (record, function) for each function of a bare response; the text's name when none."""
+    names = list(dict.fromkeys(c.name for c in chunks(text)[0]))
+    if not names:
+        return [({"schema": SCHEMA_VERSION, "id": name}, None)]
+    return [({"schema": SCHEMA_VERSION, "id": fn}, fn) for fn in names]
+
+
+@dataclass
+class Summary:
+    """What --summary reports over a whole input."""
+
+    records: int = 0
+    programs: int = 0
+    recovered: int = 0
+    invalid: int = 0
+    failed: collections.Counter = field(default_factory=collections.Counter)
+    lengths: collections.Counter = field(default_factory=collections.Counter)
+    verbs: collections.Counter = field(default_factory=collections.Counter)
+    objects: collections.Counter = field(default_factory=collections.Counter)
+    unmapped: collections.Counter = field(default_factory=collections.Counter)
+    violations: collections.Counter = field(default_factory=collections.Counter)
+
+    def add(self, program: dict) -> None:
+        self.records += 1
+        self.programs += 1
+        self.recovered += bool(program["warnings"])
+        self.invalid += not program["valid"]
+        self.lengths[len(program["steps"])] += 1
+        for s in program["steps"]:
+            self.verbs[s["verb"]] += 1
+            self.objects.update(s["objects"])
+        self.unmapped.update(program["unmapped"])
+        self.violations.update(v["verb"] for v in program["violations"])
+
+    def fail(self, error: Exception) -> None:
+        self.records += 1
+        message = str(error)
+        # Group by the reason's kind, not by the function name in it.
+        self.failed[message.split(" (")[0] if not isinstance(error, ProgramError) else _kind(message)] += 1
+
+    def text(self, top: int = 10) -> str:
+        n = self.programs
+        lines = [
+            f"records: {self.records}",
+            f"programs parsed: {n}",
+            f"  recovered (with warnings): {self.recovered}",
+            f"  invalid (world-state violations): {self.invalid}",
+            f"not recoverable: {sum(self.failed.values())}",
+        ]
+        lines += [f"  {count} {reason}" for reason, count in self.failed.most_common(top)]
+        mean = sum(k * v for k, v in self.lengths.items()) / n if n else 0.0
+        lines.append(f"sub-actions per program: mean {mean:.2f}")
+        peak = max(self.lengths.values(), default=0)
+        for k in range(1, MAX_STEPS + 1):
+            count = self.lengths.get(k, 0)
+            bar = "#" * (round(40 * count / peak) if peak else 0)
+            lines.append(f"  {k} {count:>7} {bar}".rstrip())
+        for title, counter in (("top verbs", self.verbs), ("top objects", self.objects),
+                               ("unmapped object names", self.unmapped),
+                               ("violations by verb", self.violations)):
+            items = ", ".join(f"{k} {v}" for k, v in counter.most_common(top)) or "-"
+            lines.append(f"{title}: {items}")
+        return "\n".join(lines) + "\n"
+
+
+def _kind(message: str) -> str:
+    """A ProgramError message without the function name: "no sub-actions recovered"."""
+    for kind in ("no sub-actions recovered", "is not recoverable Python", "no function named",
+                 "no function definition"):
+        if kind in message:
+            return kind
+    return message
