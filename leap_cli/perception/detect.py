@@ -44,14 +44,14 @@ class FrameDetections:
 
 
 def objects(frames: Iterable[FrameDetections]) -> list[str]:
-    """Nouns seen in the clip, most frames first (ties: first seen first)."""
+    """Nouns seen in the clip, in most frames first; ties: seen first (frame, then score order)."""
     count: collections.Counter = collections.Counter()
-    first: dict[str, int] = {}
+    first: dict[str, tuple[int, int]] = {}
     for i, f in enumerate(frames):
-        for n in set(f.nouns):
-            count[n] += 1
-            first.setdefault(n, i)
-    return sorted(count, key=lambda n: (-count[n], first[n], n))
+        for j, n in enumerate(f.nouns):
+            first.setdefault(n, (i, j))
+        count.update(set(f.nouns))
+    return sorted(count, key=lambda n: (-count[n], first[n]))
 
 
 # --- label maps ---------------------------------------------------------------------------
@@ -60,8 +60,9 @@ def label_map(spec, base_dir: str = ".", read_text: Callable[[str], str] | None 
     """Model class id -> EPIC-100 noun key (None: a class with no EPIC-100 noun, dropped).
 
     ``spec`` is ``{"scheme": "epic55", "offset": k}`` (class c is EPIC-55 noun c - k, mapped by
-    ontology.epic55_to_100), a dict or list of words (keys, synonyms, English names), or the
-    name of a CSV file beside the manifest with columns ``class`` and ``noun``.
+    ontology.epic55_to_100), a dict or list of words (keys, synonyms, English names), the name
+    of a CSV file beside the manifest with columns ``class`` and ``noun``, or a TF Object
+    Detection ``label_map.pbtxt`` (names: EPIC-55 class keys or EPIC-100 words).
     """
     if isinstance(spec, dict) and "scheme" in spec:
         if spec["scheme"] != "epic55":
@@ -72,6 +73,8 @@ def label_map(spec, base_dir: str = ".", read_text: Callable[[str], str] | None 
         import os
         path = spec if os.path.isabs(spec) else os.path.join(base_dir, spec)
         text = read_text(path) if read_text else open(path, encoding="utf-8").read()
+        if path.endswith(".pbtxt"):
+            return pbtxt_labels(text)
         rows = csv.DictReader(io.StringIO(text))
         if not rows.fieldnames or not {"class", "noun"} <= set(rows.fieldnames):
             raise ManifestError(f"{path}: a label CSV needs columns class,noun")
@@ -81,6 +84,25 @@ def label_map(spec, base_dir: str = ".", read_text: Callable[[str], str] | None 
     if isinstance(spec, dict):
         return {int(k): _key(w) for k, w in spec.items()}
     raise ManifestError("labels must be a scheme, a dict, a list or a CSV file name")
+
+
+def pbtxt_labels(text: str) -> dict[int, str | None]:
+    """A TF Object Detection label map (``item { id: 1 name: 'pan' }``) -> class id -> noun key;
+    an EPIC-55 class key maps through ontology.epic55_to_100, any other name through noun_key."""
+    import re
+
+    epic55 = {c.key: c.id for c in ontology.epic55_nouns()}
+    out: dict[int, str | None] = {}
+    for item in re.findall(r"item\s*\{(.*?)\}", text, flags=re.S):
+        ident = re.search(r"\bid\s*:\s*(\d+)", item)
+        name = re.search(r"\b(?:display_name|name)\s*:\s*[\"']([^\"']*)[\"']", item)
+        if not ident or not name:
+            raise ManifestError(f"label map item without id or name: {item.strip()[:60]!r}")
+        word = name.group(1)
+        out[int(ident.group(1))] = ontology.epic55_to_100(epic55[word]) if word in epic55 else _key(word)
+    if not out:
+        raise ManifestError("no 'item { id: ... name: ... }' in the label map")
+    return out
 
 
 def _key(word) -> str | None:
