@@ -58,6 +58,9 @@ class Server(ThreadingHTTPServer):
         self.batches: dict[str, dict] = {}
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
+    def handle_error(self, request, client_address):  # a client that gave up (timeout): fine
+        pass
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/v1"

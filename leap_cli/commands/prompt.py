@@ -8,7 +8,7 @@ import click
 from .. import llm
 from ..llm import batch as batch_api
 from ..options import Tool, finish, stage_options
-from ..stream import log, read_lines, run_many, selected
+from ..stream import read_lines, run_many, selected
 
 _opt = click.option
 
@@ -48,8 +48,9 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
       leap-prompt --ids P01_01_12 --dry-run clips.jsonl
       ID=$(leap-prompt --batch submit clips.jsonl); leap-prompt --batch collect $ID clips.jsonl
     """
-    say = lambda m: log(opts, m, force=True)  # noqa: E731
-    backend = llm.choose_backend(model, base_url, say, **params)
+    note = lambda m: sys.stderr.write(m + "\n")  # noqa: E731 - one write: threads log too
+    say = (lambda m: None) if opts.quiet else note  # noqa: E731
+    backend = llm.choose_backend(model, base_url, note, say, **params)
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices, max_cost=max_cost,
                           log=say, batch_size=batch_size, jobs=jobs, follow_ups=follow_ups, sample=sample)
     if batch_action == "collect":
@@ -57,7 +58,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
             raise click.UsageError("--batch collect needs ID, a remote model and the cache")
         batch_id, opts.inputs = opts.inputs[0], opts.inputs[1:] or ("-",)
         got = batch_api.collect(backend, p.cache, p.prices, batch_id)
-        say(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
+        note(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
         if got.status != "completed":
             finish(75)
     records = (ln.record for ln in read_lines(opts.inputs) if ln.record and "error" not in ln.record
@@ -71,10 +72,10 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
             raise click.UsageError("--batch submit needs a remote model (-m, --base-url, OPENAI_API_KEY)")
         lines = batch_api.request_lines(backend, p.queries(records), p.cache)
         if not lines:
-            say("leap-prompt: every query is already cached; nothing to submit")
+            note("leap-prompt: every query is already cached; nothing to submit")
             finish(0)
         print(batch_api.submit(backend, lines))
-        say(f"leap-prompt: submitted {len(lines)} queries; run: leap-prompt --batch collect ID ...")
+        note(f"leap-prompt: submitted {len(lines)} queries; run: leap-prompt --batch collect ID ...")
         finish(0)
     code = run_many(opts, "prompt", p.transform)
     if backend.cacheable:

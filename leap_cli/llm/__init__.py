@@ -16,13 +16,13 @@ from .engine import Ledger, Prompter
 DEFAULT_MODEL = "gpt-4o"
 
 
-def choose_backend(model: str | None, base_url: str | None, log: Callable[[str], None],
-                   **params) -> OpenAIBackend | RulesBackend:
+def choose_backend(model: str | None, base_url: str | None, note: Callable[[str], None],
+                   log: Callable[[str], None], **params) -> OpenAIBackend | RulesBackend:
     """The backend for the flags/environment; the offline rules model without key and URL."""
     if model == "rules":
         return RulesBackend()
     if model is None and not base_url and not os.environ.get("OPENAI_API_KEY"):
-        log("leap-prompt: no OPENAI_API_KEY and no --base-url: using the offline 'rules' model")
+        note("leap-prompt: no OPENAI_API_KEY and no --base-url: using the offline 'rules' model")
         return RulesBackend()
     return OpenAIBackend(model or DEFAULT_MODEL, base_url, log=log, **params)
 

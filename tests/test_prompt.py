@@ -1,0 +1,265 @@
+"""leap-prompt through the real CLI, against a local OpenAI-compatible server (tests/prompt_server.py)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import EPIC_SAMPLE, records, run_tool, tool
+from leap_cli import records as rec_mod
+from leap_cli.program import parse_program
+from prompt_server import Server, stubs_in
+
+KEY = "sk-test-NEVER-WRITE-THIS-4f1c"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> Path:
+    """The 50 real EPIC-100 sample clips with synthetic evidence on every other clip."""
+    proc = run_tool("leap-clips", EPIC_SAMPLE, check=True)
+    out = []
+    for i, r in enumerate(records(proc.stdout)):
+        if i % 2:
+            n = r["noun"]
+            r["detect"] = {"source": {"tool": "leap-detect", "version": "0"}, "objects": [n, "board:chopping"], "frames": []}
+            r["contact"] = {"source": {"tool": "leap-contact", "version": "0"},
+                            "holding_at_start": {"left": None, "right": "knife" if i % 4 == 1 else None},
+                            "events": [{"t": 0.4, "hand": "left", "kind": "grab", "object": n}]}
+            r["slam"] = {"source": {"tool": "leap-slam", "version": "0"}, "goto": [{"start": 0.1, "stop": 0.3}]}
+            r["audio"] = {"source": {"tool": "leap-audio", "version": "0"},
+                          "events": [{"label": "cut / chop", "start": 0.5, "stop": 0.9, "score": 0.8}]}
+        out.append(r)
+    path = tmp_path_factory.mktemp("prompt") / "clips.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in out))
+    return path
+
+
+@pytest.fixture
+def server():
+    s = Server().start()
+    yield s
+    s.stop()
+
+
+def prompt(*args, server=None, cache=None, key=KEY, **kw):
+    env = {"OPENAI_API_KEY": key, "LEAP_CACHE": str(cache), "OPENAI_BASE_URL": ""}
+    if key is None:
+        env.pop("OPENAI_API_KEY")
+    extra = ["--base-url", server.url, "-m", "gpt-4o", "--backoff", "0.01", "--timeout", "0.5"] if server else []
+    e = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LEAP_MODEL")}
+    proc = subprocess.run([tool("leap-prompt"), *map(str, args), *extra], capture_output=True, text=True,
+                          env={**e, **{k: v for k, v in env.items() if v}}, **kw)
+    return proc
+
+
+def test_rules_is_the_default_offline_model(clips, tmp_path):
+    proc = prompt(clips, cache=tmp_path / "c.sqlite3", key=None)
+    assert proc.returncode == 0, proc.stderr
+    assert "no OPENAI_API_KEY and no --base-url: using the offline 'rules' model" in proc.stderr
+    out = records(proc.stdout)
+    assert len(out) == 50 and not any("error" in r for r in out)
+    for r in out:
+        rec_mod.validate(r)
+        p = r["prompt"]
+        assert p["model"] == "rules" and p["response"].startswith(f"def {p['function']}(start_t=0, stop_t=")
+        prog = parse_program(p["response"], p["function"])
+        assert prog["valid"] and prog["steps"], p["response"]
+    assert not (tmp_path / "c.sqlite3").exists()  # nothing to cache for an offline model
+    assert out[0]["prompt"]["function"] == "open_door"
+
+
+def test_dry_run_prints_the_prompt(clips, tmp_path):
+    proc = prompt("--ids", "P01_01_1", "--dry-run", clips, cache=tmp_path / "c.sqlite3", key=None)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout
+    assert text.startswith("=== query 1: 1 clips, sha256:") and "--- system\n" in text and "--- user\n" in text
+    assert "The LEAP action-program dialect" in text and "def take_carrot(" in text  # spec and library H
+    assert text.rstrip().endswith(
+        'def turn_on_light(start_t=0, stop_t=1.80):\n'
+        '    # The action performed right before this was "open door". The actions performed right after this\n'
+        '    # were "close door" and "open fridge"\n'
+        '    # objects = [light, board_chopping]\n'
+        '    # Holding knife at start.\n'
+        '    # Grabbed light at time(s) 0.40\n'
+        '    # Go to object from time 0.10 sec to time 0.30 sec\n'
+        '    # Heard sound of cut at time 0.50 sec to 0.90 sec')
+
+
+def test_queries_split_cached_and_accounted(clips, tmp_path, server):
+    cache = tmp_path / "c.sqlite3"
+    proc = prompt(clips, "-j", "3", server=server, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    out = records(proc.stdout)
+    ids = [json.loads(x)["id"] for x in clips.read_text().splitlines()]
+    assert [r["id"] for r in out] == ids
+    assert len(server.log) == 2 and [len(r["stubs"]) for r in server.log] == [35, 15] or \
+        sorted(len(r["stubs"]) for r in server.log) == [15, 35]
+    for r in out:
+        rec_mod.validate(r)
+        p = r["prompt"]
+        assert p["model"] == "gpt-4o" and p["cache_key"].startswith("sha256:") and not p["cached"]
+        assert p["response"].startswith(f"def {p['function']}(") and parse_program(p["response"], p["function"])["valid"]
+        assert p["cost"] > 0 and p["usage"]["prompt_tokens"] > 0
+    assert "model gpt-4o: 2 requests, 0 cached" in proc.stderr
+    # Each clip carries an equal share of its query: shares add up to the total.
+    total = sum(r["prompt"]["cost"] for r in out)
+    assert f"cost ${total:.4f}" in proc.stderr
+    # A second run sends nothing and gives the same programs.
+    again = prompt(clips, server=server, cache=cache)
+    assert again.returncode == 0 and len(server.log) == 2
+    assert "0 requests, 2 cached" in again.stderr
+    rerun = records(again.stdout)
+    assert [r["prompt"]["response"] for r in rerun] == [r["prompt"]["response"] for r in out]
+    assert all(r["prompt"]["cached"] for r in rerun)
+
+
+def test_thirty_percent_faults_all_clips_finish(clips, tmp_path):
+    s = Server(fault_rate=0.3, slow=1.0).start()
+    try:
+        cache = tmp_path / "c.sqlite3"
+        proc = prompt(clips, "--batch-size", "2", "-j", "4", "--follow-ups", "3", server=s, cache=cache)
+        assert proc.returncode == 0, proc.stderr
+        out = records(proc.stdout)
+        assert len(out) == 50 and not [r["error"] for r in out if "error" in r]
+        outcomes = {r["outcome"] for r in s.log}
+        assert {"429", "500", "slow", "truncated", "missing", "prose"} <= outcomes, outcomes
+        faulty = sum(r["outcome"] != "ok" for r in s.log) / len(s.log)
+        assert 0.2 < faulty < 0.45
+        assert all(parse_program(r["prompt"]["response"], r["prompt"]["function"])["valid"] for r in out)
+        n = len(s.log)
+        again = prompt(clips, "--batch-size", "2", "--follow-ups", "3", server=s, cache=cache)
+        assert again.returncode == 0 and len(s.log) == n  # zero requests
+        assert records(again.stdout) and all(r["prompt"]["cached"] for r in records(again.stdout))
+    finally:
+        s.stop()
+
+
+def test_missing_functions_follow_up_then_error(clips, tmp_path):
+    s = Server(fault_rate=1.0, faults=("missing",)).start()
+    try:
+        proc = prompt(clips, "--ids", "P01_01_0,P01_01_1,P01_01_2,P01_01_3", "--follow-ups", "0",
+                      server=s, cache=tmp_path / "a.sqlite3")
+        out = records(proc.stdout)
+        assert proc.returncode == 0 and len(out) == 4
+        errs = [r for r in out if "error" in r]
+        assert [r["id"] for r in errs] == ["P01_01_1", "P01_01_3"]
+        assert errs[0]["error"] == {"stage": "prompt", "message": "function turn_on_light missing from "
+                                    "the model's responses after 0 follow-up queries"}
+        # With follow-ups the missing functions are asked again in smaller queries.
+        proc = prompt(clips, "--ids", "P01_01_0,P01_01_1,P01_01_2,P01_01_3", "--follow-ups", "2",
+                      server=s, cache=tmp_path / "b.sqlite3")
+        out = records(proc.stdout)
+        assert not any("error" in r for r in out)
+        asked = [r["stubs"] for r in s.log[-3:]]
+        assert asked == [["open_door", "turn_on_light", "close_door", "open_fridge"],
+                         ["turn_on_light", "open_fridge"], ["open_fridge"]]
+        assert [r["prompt"]["follow_up"] for r in out] == [0, 1, 0, 2]
+    finally:
+        s.stop()
+
+
+def test_killed_half_way_restart_sends_exactly_the_missing_queries(clips, tmp_path):
+    s = Server(latency=0.15).start()
+    cache = tmp_path / "c.sqlite3"
+    try:
+        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "2", "-j", "1", "--base-url", s.url, "-m", "gpt-4o"]
+        env = {**os.environ, "OPENAI_API_KEY": KEY, "LEAP_CACHE": str(cache)}
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.time() + 30
+        while len(s.log) < 8 and time.time() < deadline:
+            time.sleep(0.02)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        first = [r["digest"] for r in s.log]
+        from leap_cli.llm.cache import Cache
+        done = len(Cache(str(cache)).keys())
+        assert 6 <= done <= 9
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        second = [r["digest"] for r in s.log[len(first):]]
+        assert len(second) == 25 - done and len(set(second)) == len(second)
+        completed = set(first[:done])
+        assert not completed & set(second)
+        assert f"{25 - done} requests, {done} cached" in proc.stderr
+        assert len(records(proc.stdout)) == 50
+    finally:
+        s.stop()
+
+
+def test_key_never_written(clips, tmp_path, server):
+    cache = tmp_path / "c.sqlite3"
+    proc = prompt(clips, "-v", server=server, cache=cache, key=KEY)
+    assert proc.returncode == 0
+    assert server.log and all(r["authorization"] == f"Bearer {KEY}" for r in server.log)  # it was used
+    blobs = [proc.stdout, proc.stderr] + [p.read_bytes().decode("latin-1") for p in tmp_path.iterdir()]
+    assert not any(KEY in b or KEY[8:] in b for b in blobs)
+
+
+def test_max_cost_stops_new_queries(clips, tmp_path, server):
+    prices = tmp_path / "prices.json"
+    prices.write_text(json.dumps({"models": {"pricey": {"input": 1000.0, "output": 1000.0}}}))
+    proc = prompt(clips, "--batch-size", "10", "-j", "1", "--max-cost", "1", "--prices", prices,
+                  "-m", "pricey", "--base-url", server.url, cache=tmp_path / "c.sqlite3")
+    assert proc.returncode == 0, proc.stderr
+    out = records(proc.stdout)
+    assert len(out) == 50 and len(server.log) == 1
+    errs = [r for r in out if "error" in r]
+    assert len(errs) == 40 and all("budget --max-cost $1 reached" in r["error"]["message"] for r in errs)
+    assert "40 errors" in proc.stderr
+
+
+def test_batch_api_submit_and_collect(clips, tmp_path):
+    s = Server(batch_ready_after=1).start()
+    cache = tmp_path / "c.sqlite3"
+    try:
+        sub = prompt("--batch", "submit", clips, server=s, cache=cache)
+        assert sub.returncode == 0, sub.stderr
+        batch_id = sub.stdout.strip()
+        assert batch_id == "batch_1" and "submitted 2 queries" in sub.stderr
+        lines = [json.loads(x) for x in s.files["file-1"].decode().splitlines()]
+        assert [x["url"] for x in lines] == ["/v1/chat/completions"] * 2
+        assert all(x["custom_id"].startswith("sha256:") and x["body"]["model"] == "gpt-4o" for x in lines)
+        early = prompt("--batch", "collect", batch_id, clips, server=s, cache=cache)
+        assert early.returncode == 75 and "in_progress" in early.stderr and not early.stdout
+        done = prompt("--batch", "collect", batch_id, clips, server=s, cache=cache)
+        assert done.returncode == 0, done.stderr
+        assert "completed 2/2 done, 0 failed: 2 responses cached" in done.stderr
+        out = records(done.stdout)
+        assert len(out) == 50 and not any("error" in r for r in out) and not s.log  # no chat request
+        # The Batch API price: half of the same tokens at the chat price.
+        from leap_cli.llm import cost
+        full = cost.load().cost("gpt-4o", *[sum(json.loads(x)["response"]["body"]["usage"][k] for x in
+                                                s.files[s.batches[batch_id]["output"]].decode().splitlines())
+                                            for k in ("prompt_tokens", "completion_tokens")])
+        assert sum(r["prompt"]["cost"] for r in out) == pytest.approx(full / 2, rel=1e-4)
+        again = prompt("--batch", "submit", clips, server=s, cache=cache)
+        assert again.returncode == 0 and "already cached" in again.stderr and not again.stdout
+    finally:
+        s.stop()
+
+
+def test_bad_flags(clips, tmp_path):
+    proc = prompt("--batch", "collect", cache=tmp_path / "c.sqlite3", key=None)
+    assert proc.returncode == 2 and "--batch collect needs ID" in proc.stderr
+    proc = prompt("--batch-size", "0", clips, cache=tmp_path / "c.sqlite3", key=None)
+    assert proc.returncode == 2
+
+
+def test_unpriced_model_and_bad_lines(clips, tmp_path, server):
+    bad = tmp_path / "in.jsonl"
+    bad.write_text(clips.read_text().splitlines()[0] + "\nnot json\n")
+    proc = prompt(bad, "-m", "local-llama", "--base-url", server.url, cache=tmp_path / "c.sqlite3")
+    assert proc.returncode == 0, proc.stderr
+    out = records(proc.stdout)
+    assert out[0]["prompt"]["cost"] == 0 and out[1]["error"]["line"] == 2
+    assert "no price for local-llama: counted as $0" in proc.stderr
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__, "-q"]))
