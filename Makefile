@@ -12,7 +12,7 @@ PIP_TORCH_ARGS ?=
 # onnxruntime or onnxruntime-gpu: never both (they overwrite each other's files).
 ORT_EXTRA ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo cpu)
 
-.PHONY: install test demo man clean
+.PHONY: install test demo man clean programs train-recognition train-anticipation eval
 .DEFAULT_GOAL := help
 
 help:
@@ -39,3 +39,77 @@ man: install
 
 clean:
 	rm -rf build .pytest_cache .hypothesis
+
+# ---------------------------------------------------------------------------------------------
+# Demo: the whole pipeline on bundled real data (tests/data/demo: EPIC-100 narrations, EPIC-Sounds
+# events and VISOR objects/contacts of P03_22 and P06_10; real media samples for the video path).
+# The offline `rules` model writes the programs unless OPENAI_API_KEY or OPENAI_BASE_URL is set.
+DEMO     := build/demo
+DEMODATA := tests/data/demo
+
+demo: install
+	@mkdir -p $(DEMO)
+	$(BIN)/leap-clips $(DEMODATA)/EPIC_100_validation.sample.csv -q \
+	  | $(BIN)/leap-audio --annotations $(DEMODATA)/EPIC_Sounds_validation.sample.csv -q \
+	  | $(BIN)/leap-slam --fields $(DEMODATA) -q \
+	  | $(BIN)/leap-detect --visor $(DEMODATA)/visor -q \
+	  | $(BIN)/leap-contact --visor $(DEMODATA)/visor -q \
+	  | $(BIN)/leap-prompt --cache $(DEMO)/cache.db -q \
+	  | $(BIN)/leap-parse -o $(DEMO)/programs.jsonl
+	$(BIN)/leap-clips $(DEMODATA)/media_clips.jsonl -q | $(BIN)/leap-audio -q \
+	  | $(BIN)/leap-prompt --cache $(DEMO)/cache.db -q | $(BIN)/leap-parse -q -o $(DEMO)/media_programs.jsonl
+	$(BIN)/leap-stats $(DEMO)/programs.jsonl --png $(DEMO) -o $(DEMO)/stats.json 2>/dev/null
+	$(BIN)/leap-show --ids P03_22_3 $(DEMO)/programs.jsonl --png $(DEMO)/P03_22_3.png > $(DEMO)/P03_22_3.txt 2>/dev/null
+	@echo
+	@echo "programs:         $(DEMO)/programs.jsonl ($$(wc -l < $(DEMO)/programs.jsonl) EPIC clips)"
+	@echo "                  $(DEMO)/media_programs.jsonl (real media through leap-audio's signal path)"
+	@echo "summary:          $(DEMO)/stats.json"
+	@echo "figures:          $$(ls $(DEMO)/*.png | tr '\n' ' ')"
+	@echo "one clip:         $(DEMO)/P03_22_3.txt  (leap-show --ids P03_22_3 $(DEMO)/programs.jsonl)"
+
+# ---------------------------------------------------------------------------------------------
+# Reproduction on the full EPIC-KITCHENS-100 (paths are yours):
+#   make -j 8 programs EPIC_CSV=EPIC_100_train.csv VIDEOS=/data/EPIC-KITCHENS FIELDS=/data/fields \
+#        SOUNDS=EPIC_Sounds_train.csv VISOR=/data/visor SHARDS=8
+# One file per stage and shard: `make -j N` runs shards in parallel, a second `make` does nothing,
+# and a changed input re-runs only what depends on it. Each stage writes to .part with --resume
+# and renames when done, so a killed run continues where it stopped.
+EPIC_CSV ?= EPIC_100_train.csv
+OUT      ?= build/epic
+SHARDS   ?= 8
+VIDEOS   ?=
+FIELDS   ?=
+SOUNDS   ?=
+SOUNDS_MODEL ?=
+VISOR    ?=
+DETECTOR ?=
+HOA      ?=
+LEAP_MODEL ?= rules
+SHARD_IDS := $(shell seq 0 $$(($(SHARDS) - 1)))
+
+AUDIO_ARGS   := $(if $(SOUNDS),--annotations $(SOUNDS),$(if $(SOUNDS_MODEL),--model $(SOUNDS_MODEL)))
+SLAM_ARGS    := $(if $(FIELDS),--fields $(FIELDS),--fields $(OUT))
+DETECT_ARGS  := $(if $(DETECTOR),--model $(DETECTOR),$(if $(VISOR),--visor $(VISOR)))
+CONTACT_ARGS := $(if $(HOA),--hoa $(HOA),$(if $(VISOR),--visor $(VISOR)))
+RUN = $(BIN)/leap-$(1) -q --resume -o $@.part $(2) && mv $@.part $@
+
+$(OUT)/clips.jsonl: $(EPIC_CSV)
+	@mkdir -p $(OUT)
+	$(call RUN,clips,$< $(if $(VIDEOS),--videos $(VIDEOS)))
+$(OUT)/audio.%.jsonl: $(OUT)/clips.jsonl $(SOUNDS) $(SOUNDS_MODEL)
+	$(call RUN,audio,$< --shard $*/$(SHARDS) $(AUDIO_ARGS))
+$(OUT)/slam.%.jsonl: $(OUT)/audio.%.jsonl
+	$(call RUN,slam,$< $(SLAM_ARGS))
+$(OUT)/detect.%.jsonl: $(OUT)/slam.%.jsonl $(DETECTOR)
+	$(call RUN,detect,$< $(DETECT_ARGS))
+$(OUT)/contact.%.jsonl: $(OUT)/detect.%.jsonl
+	$(call RUN,contact,$< $(CONTACT_ARGS))
+$(OUT)/prompt.%.jsonl: $(OUT)/contact.%.jsonl
+	$(call RUN,prompt,$< -m $(LEAP_MODEL))
+$(OUT)/programs.%.jsonl: $(OUT)/prompt.%.jsonl
+	$(call RUN,parse,$<)
+$(OUT)/programs.jsonl: $(OUT)/clips.jsonl $(foreach k,$(SHARD_IDS),$(OUT)/programs.$(k).jsonl)
+	$(BIN)/leap-merge -q --order $< $(foreach k,$(SHARD_IDS),$(OUT)/programs.$(k).jsonl) -o $@.part && mv $@.part $@
+	$(BIN)/leap-stats $@ --png $(OUT) -o $(OUT)/stats.json
+programs: $(OUT)/programs.jsonl
+.PRECIOUS: $(OUT)/%.jsonl

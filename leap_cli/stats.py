@@ -13,6 +13,15 @@ def _top(counter: Counter, n: int | None = None) -> dict:
     return dict(counter.most_common(n))
 
 
+def verb_class(rec: dict) -> str:
+    """The EPIC verb class key of a clip (``pick-up`` narrations count under ``take``)."""
+    if isinstance(rec.get("verb_class"), int):
+        from .ontology import verbs
+
+        return verbs()[rec["verb_class"]].key
+    return rec.get("verb") or "(no label)"
+
+
 class Summary:
     """Accumulates a program set one record at a time (a 60,000-clip file is never held whole)."""
 
@@ -32,7 +41,7 @@ class Summary:
             return
         steps = program.get("steps", [])
         self.lengths.append(len(steps))
-        self.per_verb[rec.get("verb") or "(no label)"].append(len(steps))
+        self.per_verb[verb_class(rec)].append(len(steps))
         self.valid += bool(program.get("valid"))
         self.recovered += bool(program.get("warnings"))
         for step in steps:

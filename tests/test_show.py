@@ -1,0 +1,55 @@
+"""leap-show: a clip's timeline, stub and program in the terminal and as a PNG."""
+import json
+
+from conftest import run_tool
+
+RECORD = {
+    "schema": 1, "id": "P01_01_12", "video_id": "P01_01", "start": 52.3, "stop": 57.18,
+    "narration": "take carrots", "verb": "take", "verb_class": 0,
+    "context": {"before": ["take peppers"], "after": ["wash carrot"]},
+    "audio": {"source": {"tool": "leap-audio", "version": "0"},
+              "events": [{"label": "scrub / scrape / scour / wipe", "start": 0.55, "stop": 0.93, "score": 0.7}]},
+    "slam": {"source": {"tool": "leap-slam", "version": "0"}, "goto": [{"start": 2.57, "stop": 3.77}]},
+    "contact": {"source": {"tool": "leap-contact", "version": "0"}, "holding_at_start": {"left": None, "right": None},
+                "events": [{"t": 2.82, "hand": "right", "kind": "grab", "object": "carrot"}]},
+    "detect": {"source": {"tool": "leap-detect", "version": "0"}, "missing": "no VISOR file for P01_01",
+               "objects": [], "frames": []},
+    "prompt": {"function": "take_carrots", "response": 'def take_carrots(start_t=0, stop_t=4.88):\n    grasp("carrot")\n'},
+    "program": {"steps": [{"verb": "grasp", "verb_id": 1, "objects": ["carrot"], "object_ids": [23]}],
+                "violations": [], "warnings": ["unquoted object name"]},
+}
+
+
+def test_terminal_view(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps({"id": "other"}) + "\n" + json.dumps(RECORD) + "\n")
+    out = run_tool("leap-show", "--ids", "P01_01_12", f, "--width", "200", check=True).stdout
+    lines = out.splitlines()
+    assert lines[0] == "P01_01_12  take carrots  (P01_01 52.30-57.18 s)"
+    sound = next(l for l in lines if l.strip().startswith("sound |"))
+    walk = next(l for l in lines if l.strip().startswith("walk |"))
+    right = next(l for l in lines if l.strip().startswith("right hand |"))
+    # 64 columns over 4.88 s: 0.55-0.93 s -> columns 7-12, 2.57-3.77 s -> 33-49, grab at 2.82 s -> 36.
+    assert sound.split("|")[1].index("=") == 7 and sound.split("|")[1].count("=") == 6
+    assert walk.split("|")[1].index("=") == 33
+    assert right.split("|")[1].index("+") == 36
+    assert "+carrot @2.82" in out
+    assert "detect: missing (no VISOR file for P01_01)" in out
+    assert "# Heard sound of scrub at time 0.55 sec to 0.93 sec" in out  # the stub, beside...
+    assert '    grasp("carrot")' in out and "0. grasp(carrot)" in out  # ...the program
+    assert "~ unquoted object name" in out
+
+
+def test_unknown_id_is_an_error(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECORD) + "\n")
+    res = run_tool("leap-show", "--ids", "P09_09_9", f)
+    assert res.returncode == 1 and f"no record for P09_09_9 in {f}" in res.stderr
+
+
+def test_png(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECORD) + "\n")
+    png = tmp_path / "clip.png"
+    run_tool("leap-show", "--ids", "P01_01_12", f, "--png", png, check=True)
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
