@@ -147,6 +147,10 @@ def _repair(c: Chunk, e: SyntaxError, tried: set) -> bool:
         c.lines = [_retab(line) for line in lines]
         c.notes.append("tabs mixed with spaces: tabs read as 4 spaces")
         return True
+    m = BLOCK_AFTER.search(msg)
+    if m and m.group(1) == "1" and not any(line.strip() and not line.lstrip().startswith("#") for line in lines[1:]):
+        c.notes.append("no statement under the def line")
+        return False
     if idx == 0:
         header = f"def {c.name}():"
         if text.strip() == header:
