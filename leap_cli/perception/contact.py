@@ -208,3 +208,44 @@ def frame_record(fr: ContactFrame) -> dict:
         {"side": h.side, "state": h.state, "box": r(h.box), "object_box": r(h.object_box),
          "object": h.object, **({"score": round(h.score, 4)} if h.score is not None else {})}
         for h in fr.hands]}
+
+
+# --- sources as ContactFrames (parsed data in, no files) ----------------------------------
+
+def from_hoa(frame, t: float) -> ContactFrame:
+    """A matched hoa.HoaFrame -> ContactFrame (one hand per side: the best scoring)."""
+    hands: dict[str, HandContact] = {}
+    for h in sorted(frame.hands, key=lambda h: -h.score):
+        if h.side in hands:
+            continue
+        obj = frame.objects[h.object_index].box if h.object_index is not None else None
+        hands[h.side] = HandContact(h.side, h.state, h.box, obj if h.state in HOLDING_STATES else None,
+                                    None, h.score)
+    return ContactFrame(t, tuple(hands[s] for s in SIDES if s in hands))
+
+
+def from_visor(t: float, frame, noun_key, hand_sides: dict[int, str]) -> ContactFrame:
+    """A visor.VisorFrame -> ContactFrame. ``in_contact_object`` naming an entity is contact
+    with it (a hand or glove entity: self contact, S); ``none-of-the-above`` is contact with an
+    unannotated object (noun unknown); ``hand-not-in-contact`` is N; ``inconclusive`` or absent
+    is no evidence. VISOR does not say portable or stationary: object contact is recorded as P."""
+    from .visor import NOT_IN_CONTACT, UNANNOTATED_CONTACT
+
+    entities = {e.id: e for e in frame.entities}
+    hands: dict[str, HandContact] = {}
+    for e in frame.entities:
+        side = hand_sides.get(e.class_id)
+        c = e.in_contact
+        if side is None or side in hands or c is None or c == "inconclusive":
+            continue
+        if c == NOT_IN_CONTACT:
+            hands[side] = HandContact(side, "N", e.box)
+        elif c in entities and entities[c].class_id in hand_sides:
+            hands[side] = HandContact(side, "S", e.box)
+        elif c in entities:
+            target = entities[c]
+            noun = noun_key(target.class_id) if 0 <= target.class_id < 300 else None
+            hands[side] = HandContact(side, "P", e.box, target.box, noun)
+        elif c == UNANNOTATED_CONTACT or len(c) == 32:
+            hands[side] = HandContact(side, "P", e.box)
+    return ContactFrame(t, tuple(hands[s] for s in SIDES if s in hands))

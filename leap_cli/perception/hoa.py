@@ -123,12 +123,15 @@ def serialize_detections(video_id: str, frame: HoaFrame) -> bytes:
 
 
 class _ListOfBytes(pickle.Unpickler):
-    # The release pickles hold only a list of bytes; refusing every global keeps a hostile
-    # pickle from running code. Protocol 2 pickles spell bytes as _codecs.encode(str, latin1).
+    # The release pickles hold only a list of bytes; refusing every other global keeps a
+    # hostile pickle from running code. Protocol 2 spells bytes as _codecs.encode(str, latin1)
+    # and empty bytes as __builtin__.bytes().
     def find_class(self, module, name):
         if (module, name) == ("_codecs", "encode"):
             import codecs
             return codecs.encode
+        if (module, name) in (("__builtin__", "bytes"), ("builtins", "bytes")):
+            return bytes
         raise pickle.UnpicklingError(f"unexpected object {module}.{name} in a detections pickle")
 
 

@@ -1,0 +1,190 @@
+"""leap-contact's clip runners: files, ffmpeg and onnxruntime around contact.py's pure logic.
+
+Each source gives the clip's ContactFrames (clip-relative times) and whether they are dense;
+``Contact.value`` names the contacted objects with leap-detect's boxes, makes the events and
+the record's ``contact`` value.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import records
+from ..onnx import ModelError
+from . import contact, detect, detect_run, hoa, visor
+
+DEFAULT_FPS = 10.0
+RAW_SIZE = (456, 256)  # EPIC's released frames, which the hand-object detector was run on
+
+
+@dataclass(frozen=True)
+class Settings:
+    fps: float | None = DEFAULT_FPS     # dense sources: frames per second used (None: all)
+    hand_threshold: float = 0.5
+    object_threshold: float = 0.5
+    min_duration: float = 0.25          # s a dense contact change must last
+    min_iou: float = 0.5                # to name an object box by a leap-detect box
+    lookback: float = 1.0               # s before the clip a sparse source may tell the start state
+
+
+def clip_frames_range(record: dict, fps: float | None) -> tuple[float, list[int]]:
+    """EPIC frame numbers of the clip at the sampling rate (the record's start/stop_frame when
+    it has them), and the EPIC frame rate of its video."""
+    efps = visor.epic_fps(record.get("video_id") or "")
+    first = int(record.get("start_frame") or round(float(record["start"]) * efps))
+    last = int(record.get("stop_frame") or round(float(record["stop"]) * efps))
+    step = 1 if fps is None else max(1, round(efps / fps))
+    return efps, list(range(max(first, 1), last + 1, step))
+
+
+def value(record: dict, src: dict, frames: list[contact.ContactFrame], dense: bool,
+          s: Settings, require: bool, empty_reason: str) -> dict:
+    if not frames:
+        return {"source": src, **records.missing(empty_reason, require, events=[],
+                                                 holding_at_start={"left": None, "right": None})}
+    unnamed = 0
+    det = record.get("detect") or {}
+    if dense:
+        frames, unnamed = contact.name_objects(frames, det.get("frames") or [], s.min_iou)
+    start, events = contact.events(frames, s.min_duration, dense=dense)
+    return {"source": src, "holding_at_start": start,
+            "events": [{"t": e.t, "hand": e.hand, "kind": e.kind, "object": e.object} for e in events],
+            "frames": [contact.frame_record(f) for f in frames], "unnamed": unnamed}
+
+
+def _find_video_file(root: str, video_id: str, suffix: str) -> str | None:
+    participant = video_id.split("_")[0]
+    for path in (os.path.join(root, participant, video_id + suffix), os.path.join(root, video_id + suffix)):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+@functools.lru_cache(maxsize=2)
+def _pickle(path: str) -> list[bytes]:
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        return hoa.load_pickle(data)
+    except Exception as e:  # noqa: BLE001 - a corrupt pickle raises many kinds
+        raise records.ClipError(f"{path}: not a hand-object detections pickle ({e})") from None
+
+
+def hoa_source(root: str, s: Settings):
+    """--hoa DIR: the EPIC-100 hand-object detection pickles (DIR/PXX/PXX_YY.pkl or DIR/PXX_YY.pkl)."""
+    def clip(record: dict, require: bool) -> dict:
+        vid = record.get("video_id") or ""
+        path = _find_video_file(root, vid, ".pkl")
+        src = records.source("contact", hoa=path or root, **_naming(record))
+        if path is None:
+            return value(record, src, [], True, s, require, f"no hand-object detections {vid}.pkl under {root}")
+        messages = _pickle(path)
+        efps, numbers = clip_frames_range(record, s.fps)
+        frames = []
+        for n in numbers:
+            if n - 1 < len(messages):  # list index i is frame i + 1
+                _, fr = hoa.parse_detections(messages[n - 1])
+                fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
+                frames.append(contact.from_hoa(fr, round(n / efps - float(record["start"]), 4)))
+        return value(record, src, frames, True, s, require,
+                     f"{path} has {len(messages)} frames, none in the clip")
+    return clip
+
+
+_RAW_NAME = re.compile(r"frame_(\d+)\.npz$")
+
+
+@functools.lru_cache(maxsize=8)
+def _raw_listing(folder: str) -> dict[int, str]:
+    return {int(m.group(1)): os.path.join(folder, f) for f in os.listdir(folder)
+            if (m := _RAW_NAME.search(f))}
+
+
+def raw_source(root: str, s: Settings):
+    """--hoa-raw DIR: the detector demo's arrays, DIR[/PXX]/PXX_YY/frame_%010d.npz with
+    ``hand_dets`` and ``obj_dets`` ([N, 10] rows in pixels; absent or empty: none) and optional
+    ``size`` = [width, height] (default 456x256, EPIC's released frames)."""
+    def clip(record: dict, require: bool) -> dict:
+        vid = record.get("video_id") or ""
+        folder = _find_video_file(root, vid, "")
+        src = records.source("contact", hoa_raw=folder or root, **_naming(record))
+        if folder is None or not os.path.isdir(folder):
+            return value(record, src, [], True, s, require, f"no folder {vid} of detector arrays under {root}")
+        listing = _raw_listing(folder)
+        efps, numbers = clip_frames_range(record, s.fps)
+        frames = []
+        for n in numbers:
+            if n in listing:
+                with np.load(listing[n], allow_pickle=False) as z:
+                    w, h = (float(v) for v in z["size"]) if "size" in z else RAW_SIZE
+                    fr = hoa.raw_frame(n, z["hand_dets"] if "hand_dets" in z else None,
+                                       z["obj_dets"] if "obj_dets" in z else None, w, h)
+                fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
+                frames.append(contact.from_hoa(fr, round(n / efps - float(record["start"]), 4)))
+        return value(record, src, frames, True, s, require, f"no detector arrays for the clip's frames in {folder}")
+    return clip
+
+
+def visor_source(root: str, s: Settings):
+    """--visor DIR: VISOR hands' in_contact_object (sparse: no smoothing)."""
+    if not os.path.isdir(root):
+        raise records.ClipError(f"{root}: not a folder (--visor needs VISOR's annotation folder)")
+
+    def clip(record: dict, require: bool) -> dict:
+        vid = record.get("video_id") or ""
+        path = visor.find(root, vid)
+        src = records.source("contact", visor=path or root)
+        if path is None:
+            return value(record, src, [], False, s, require, f"no VISOR annotation {vid}.json under {root}")
+        frames = [contact.from_visor(t, fr, visor.noun_key, visor.HAND_SIDES)
+                  for t, fr in visor.clip_frames(visor.load(path), vid, float(record["start"]),
+                                                 float(record["stop"]), s.lookback)]
+        frames = [f for f in frames if f.hands]
+        return value(record, src, frames, False, s, require, "no VISOR frame with a hand in the clip")
+    return clip
+
+
+def model_source(model: str, manifest: str | None, s: Settings, batch: int):
+    """--model FILE.onnx: a hand-object detector whose manifest names the ``hand_dets`` and
+    ``obj_dets`` outputs, rows as the detector demo's ([N, 10] or [B, N, 10]) in pixels of the
+    model input, or normalised with ``"normalized": true``."""
+    m = detect_run.OnnxModel(model, manifest)
+    try:
+        det = detect.Detector(labels={}, **detect.input_fields(m.manifest.get("input", {})))
+        out = m.manifest["output"]
+        names = [out["hand_dets"], out["obj_dets"]]
+    except (KeyError, detect.ManifestError) as e:
+        raise ModelError(f"{m.manifest_file}: {e} (a contact manifest's output names hand_dets and obj_dets)") from None
+    run = m.runner(det.input_name, names)
+    normalized = bool(out.get("normalized", False))
+    batch = max(batch, det.batch or 1)
+
+    def clip(record: dict, require: bool) -> dict:
+        src = records.source("contact", model=os.path.basename(model), sha256=m.sha256,
+                             fps="native" if s.fps is None else s.fps, **_naming(record))
+        frames = []
+        for times, images in detect_run.model_frames(record, det, s.fps, batch):
+            step = det.batch or len(images)
+            for a in range(0, len(images), step):
+                chunk = images[a:a + step]                       # [b, H, W, 3]
+                h, w = chunk.shape[1:3]
+                outs = run(detect.preprocess(det, chunk))
+                hands, objs = (np.asarray(outs[n], np.float32) for n in names)
+                if hands.ndim == 2:                              # batch-1 model: [N, 10]
+                    hands, objs = hands[None], objs[None]
+                for t, hd, od in zip(times[a:a + step], hands, objs):
+                    fr = hoa.raw_frame(0, hd, od, 1.0 if normalized else w, 1.0 if normalized else h)
+                    fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
+                    frames.append(contact.from_hoa(fr, round(float(t) - float(record["start"]), 4)))
+        return value(record, src, frames, True, s, require, "no frame decoded")
+    return clip
+
+
+def _naming(record: dict) -> dict:
+    """Provenance of the nouns: leap-detect's boxes when the record has them."""
+    det = record.get("detect") or {}
+    return {"names": "leap-detect"} if det.get("frames") else {"names": None}
