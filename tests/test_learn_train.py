@@ -1,0 +1,195 @@
+"""leap-train end to end on CPU: learnable generated videos, predict + leap-eval, DDP (2 gloo
+processes) == 1 process, exact resume, context aggregation. Tiny sizes: seconds, not minutes."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import records, run_tool
+
+COLOURS = ["red", "lime", "blue"]
+PROGRAMS = [[(1, [23])], [(4, [5, 23]), (2, [5])], [(6, [10]), (1, [10]), (3, [10, 2])]]
+SENTENCES = ["if carrot not in hand", "if knife in hand and if carrot not in hand", "if pan not in hand"]
+
+
+def program(c: int) -> dict:
+    from leap_cli import ontology
+    nouns = ontology.nouns()
+    return {"steps": [{"verb": ontology.SUBACTIONS[v], "verb_id": v, "objects": [nouns[o].key for o in objs],
+                       "object_ids": objs} for v, objs in PROGRAMS[c]],
+            "precondition_sentence": SENTENCES[c]}
+
+
+def make_colour_video(path, order: list[int], seg: float = 1.0, size: int = 40, rate: int = 8) -> None:
+    """One segment per entry of `order` (background colour = the class), a white square moving across."""
+    from leap_cli.media import ffmpeg_exe
+    args = [ffmpeg_exe(), "-y", "-loglevel", "error"]
+    for c in order:
+        args += ["-f", "lavfi", "-i", f"color=c={COLOURS[c]}:s={size}x{size}:d={seg}:r={rate}"]
+    chain = "".join(f"[{i}:v]" for i in range(len(order)))
+    chain += f"concat=n={len(order)}:v=1:a=0,drawbox=x='mod(t*20,32)':y=16:w=8:h=8:c=white:t=fill[v]"
+    args += ["-filter_complex", chain, "-map", "[v]", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-g", "8", str(path)]
+    subprocess.run(args, check=True)
+
+
+def write(path, recs) -> str:
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def embed_cache(tmp_path_factory):
+    from leap_cli.learn.embed import embed
+    d = tmp_path_factory.mktemp("emb")
+    embed(SENTENCES, str(d))  # computed once; every run below reads the cache
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory):
+    d = tmp_path_factory.mktemp("videos")
+    orders = [[0, 1, 2, 0, 1, 2], [2, 1, 0, 2, 1, 0], [1, 2, 0, 1, 0, 2], [0, 2, 1, 2, 0, 1]]
+    recs = []
+    for v, order in enumerate(orders):
+        path = d / f"P01_0{v}.mp4"
+        make_colour_video(path, order)
+        for k, c in enumerate(order):
+            recs.append({"schema": 1, "id": f"P01_0{v}_{k}", "video": str(path), "video_id": f"P01_0{v}",
+                         "participant_id": "P01", "start": k + 0.05, "stop": k + 0.95,
+                         "verb_class": c, "noun_class": 20 + c, "program": program(c)})
+    return d, recs[:18], recs[18:]
+
+
+def test_tiny_video_training_learns_and_predictions_evaluate(videos, embed_cache, tmp_path):
+    d, train, val = videos
+    tr, va = write(tmp_path / "train.jsonl", train), write(tmp_path / "val.jsonl", val)
+    out = tmp_path / "run"
+    res = run_tool("leap-train", "fit", "--programs", tr, "--val", va, "--backbone", "tiny", "--epochs", "4",
+                   "--batch-size", "6", "--lr", "2e-3", "--warmup", "0.5", "--workers", "2",
+                   "--embed-cache", embed_cache, "--out", out)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == ""  # metrics go to stderr and OUT/metrics.jsonl
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0, 1, 2, 3]
+    assert rows[-1]["train_loss"] < rows[0]["train_loss"]
+    assert rows[-1]["val_verb_top1"] >= 80.0   # 3 classes: chance is 33 %
+    assert json.loads((out / "config.json").read_text())["model"]["backbone"] == "tiny"
+    assert (out / "best.pt").is_file() and not list(out.glob("*.tmp*"))
+
+    bad = {"schema": 1, "id": "P01_09_0", "video": str(d / "missing.mp4"), "start": 0.0, "stop": 1.0}
+    inp = write(tmp_path / "pred_in.jsonl", val[:4] + [bad] + val[4:])
+    res = run_tool("leap-train", "predict", "--checkpoint", out / "last.pt", inp, "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    preds = records(res.stdout)
+    assert [p["id"] for p in preds] == [r["id"] for r in val[:4]] + ["P01_09_0"] + [r["id"] for r in val[4:]]
+    assert "no such file" in preds[4]["error"]["message"] and preds[4]["error"]["stage"] == "train"
+    good = [p for p in preds if "error" not in p]
+    assert len(good[0]["verb_scores"]) == 97 and len(good[0]["noun_scores"]) == 300
+    assert all(set(s) == {"verb", "verb_id", "objects", "object_ids"} for p in good for s in p["program"]["steps"])
+    (tmp_path / "preds.jsonl").write_text(res.stdout)
+    ev = run_tool("leap-eval", "recognition", "--predictions", tmp_path / "preds.jsonl", "--annotations", va)
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["all_verb_accuracy_at_1"] >= 80.0
+    assert "error record" in ev.stderr
+
+
+def test_anticipation_observes_only_before_start_minus_one_second(videos, embed_cache, tmp_path):
+    _, train, _ = videos
+    tr = write(tmp_path / "train.jsonl", train[:6])
+    res = run_tool("leap-train", "fit", "--programs", tr, "--task", "anticipation", "--epochs", "1",
+                   "--batch-size", "3", "--workers", "0", "--losses", "CE", "--embed-cache", embed_cache,
+                   "--out", tmp_path / "ant")
+    assert res.returncode == 0, res.stderr
+    row = json.loads((tmp_path / "ant" / "metrics.jsonl").read_text())
+    assert set(k for k in row if k.startswith("train_loss_")) == {"train_loss_CE"}
+
+
+# ---------------------------------------------------------------- precomputed features
+
+def feature_records(tmp_path, n: int = 24, dim: int = 12):
+    rng = np.random.default_rng(0)
+    feats = tmp_path / "features"
+    feats.mkdir()
+    recs = []
+    for i in range(n):
+        c = i % 3
+        np.save(feats / f"P02_01_{i}.npy", (rng.normal(size=dim) + 3 * np.eye(dim)[c]).astype(np.float32))
+        recs.append({"id": f"P02_01_{i}", "video_id": f"P02_0{i // 8}", "participant_id": "P02",
+                     "start": float(i % 8), "stop": i % 8 + 0.9, "verb_class": c, "noun_class": c,
+                     "program": program(c)})
+    return str(feats), write(tmp_path / "feat.jsonl", recs)
+
+
+def features_cfg(feats, recs, out, embed_cache, **kw):
+    from leap_cli.learn.train import config_from_options
+    base = dict(programs=[recs], out=str(out), features=feats, backbone="features", feature_hidden=16,
+                head_hidden=16, epochs=4, batch_size=8, lr=3e-3, warmup=0.5, workers=0, embed_cache=embed_cache)
+    return config_from_options(**{**base, **kw})
+
+
+def weights(path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+
+
+def test_resume_gives_the_same_final_weights(tmp_path, embed_cache):
+    from leap_cli.learn.train import fit
+    feats, recs = feature_records(tmp_path)
+    fit(features_cfg(feats, recs, tmp_path / "full", embed_cache))
+    fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache, stop_after=2))       # "interrupted" after 2
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["epoch"] == 1
+    fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache), resume=True)
+    a, b = weights(tmp_path / "full" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    full = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
+    cut = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(x).items() if k != "clips_per_s"} for x in full]
+    assert strip == [{k: v for k, v in json.loads(x).items() if k != "clips_per_s"} for x in cut]
+
+
+def test_ddp_two_gloo_processes_match_one_process(tmp_path, embed_cache):
+    feats, recs = feature_records(tmp_path)
+    common = ["fit", "--programs", recs, "--features", feats, "--backbone", "features", "--epochs", "2",
+              "--batch-size", "8", "--lr", "3e-3", "--warmup", "0.5", "--workers", "0", "--embed-cache", embed_cache]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    one = subprocess.run([sys.executable, "-m", "leap_cli.commands.train", *common, "--out", str(tmp_path / "one")],
+                         capture_output=True, text=True, env=env)
+    assert one.returncode == 0, one.stderr
+    two = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "leap_cli.commands.train", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, env=env)
+    assert two.returncode == 0, two.stderr
+    l1 = [json.loads(x)["train_loss"] for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    l2 = [json.loads(x)["train_loss"] for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert len(l1) == len(l2) == 2  # rank 1 wrote nothing
+    assert l1 == pytest.approx(l2, abs=1e-5)
+    a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-5), k
+
+
+def test_context_aggregation_uses_a_frozen_program_stage_network(tmp_path, embed_cache):
+    from leap_cli.learn.train import Predictor, fit
+    from leap_cli.learn.data import read_records
+    feats, recs = feature_records(tmp_path)
+    fit(features_cfg(feats, recs, tmp_path / "prog", embed_cache, stage="program", epochs=2))
+    row = json.loads((tmp_path / "prog" / "metrics.jsonl").read_text().splitlines()[-1])
+    assert "train_loss_CE" not in row and "train_loss_T" in row
+    ctx_ckpt = str(tmp_path / "prog" / "last.pt")
+    before = weights(ctx_ckpt)
+    fit(features_cfg(feats, recs, tmp_path / "full", embed_cache, context=ctx_ckpt, epochs=2))
+    assert all(torch.equal(before[k], v) for k, v in weights(ctx_ckpt).items())  # frozen, file untouched
+    universe, _ = read_records([recs])
+    with_ctx = list(Predictor(str(tmp_path / "full" / "last.pt"), 8, 0, None, None, universe)(universe[:8]))
+    cfg_ctx = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["config"]["context"]
+    assert cfg_ctx == ctx_ckpt
+    # the same network without its context tokens scores differently
+    p = Predictor(str(tmp_path / "full" / "last.pt"), 8, 0, None, None, universe)
+    p.ctx_net = None
+    without = list(p(universe[:8]))
+    assert with_ctx[0]["verb_scores"] != without[0]["verb_scores"]
