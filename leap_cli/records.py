@@ -53,8 +53,17 @@ def schema() -> dict:
     return base
 
 
-def validate(record: dict) -> None:
-    """Raise ``jsonschema.ValidationError`` when the record breaks the schema (needs jsonschema)."""
+@functools.lru_cache(maxsize=None)
+def _validator():
     import jsonschema
 
-    jsonschema.validate(record, schema())
+    cls = jsonschema.validators.validator_for(schema())
+    cls.check_schema(schema())
+    return cls(schema())
+
+
+def validate(record: dict) -> None:
+    """Raise ``jsonschema.ValidationError`` when the record breaks the schema (needs jsonschema)."""
+    error = next(iter(_validator().iter_errors(record)), None)
+    if error is not None:
+        raise error
