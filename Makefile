@@ -112,4 +112,33 @@ $(OUT)/programs.jsonl: $(OUT)/clips.jsonl $(foreach k,$(SHARD_IDS),$(OUT)/progra
 	$(BIN)/leap-merge -q --order $< $(foreach k,$(SHARD_IDS),$(OUT)/programs.$(k).jsonl) -o $@.part && mv $@.part $@
 	$(BIN)/leap-stats $@ --png $(OUT) -o $(OUT)/stats.json
 programs: $(OUT)/programs.jsonl
-.PRECIOUS: $(OUT)/%.jsonl
+.SECONDARY:
+
+# Training (GPU cluster; the paper: UniFormerV2-L/14, 32 frames, K400 weights). The "Full" model
+# first trains a program-only network (5 epochs), then freezes it as context for the final one.
+# For more GPUs run the same leap-train under torchrun: TRAIN="torchrun --nproc-per-node 8 $(BIN)/leap-train".
+VAL_CSV    ?= EPIC_100_validation.csv
+BACKBONE   ?= uniformerv2-l14
+PRETRAINED ?=
+EPOCHS     ?= 30
+RUNS       ?= build/runs
+TRAIN      ?= $(BIN)/leap-train
+FIT = $(TRAIN) fit --programs $< --videos $(VIDEOS) --backbone $(BACKBONE) \
+      $(if $(PRETRAINED),--pretrained $(PRETRAINED))
+
+$(OUT)/val_clips.jsonl: $(VAL_CSV)
+	@mkdir -p $(OUT)
+	$(call RUN,clips,$< $(if $(VIDEOS),--videos $(VIDEOS)))
+$(RUNS)/%-program/best.pt: $(OUT)/programs.jsonl
+	$(FIT) --task $* --stage program --epochs 5 --out $(RUNS)/$*-program
+$(RUNS)/%/best.pt: $(OUT)/programs.jsonl $(RUNS)/%-program/best.pt
+	$(FIT) --task $* --context $(RUNS)/$*-program/best.pt --epochs $(EPOCHS) --out $(RUNS)/$*
+$(RUNS)/%/predictions.jsonl: $(RUNS)/%/best.pt $(OUT)/val_clips.jsonl
+	$(BIN)/leap-train predict --checkpoint $< --context $(RUNS)/$*-program/best.pt $(OUT)/val_clips.jsonl -o $@
+$(RUNS)/%/metrics.json: $(RUNS)/%/predictions.jsonl $(VAL_CSV)
+	$(BIN)/leap-eval $* --predictions $< --annotations $(VAL_CSV) > $@
+	cat $@
+
+train-recognition: $(RUNS)/recognition/best.pt
+train-anticipation: $(RUNS)/anticipation/best.pt
+eval: $(RUNS)/recognition/metrics.json $(RUNS)/anticipation/metrics.json
