@@ -323,6 +323,11 @@ def test_annotations_background_and_bad_files(tmp_path):
     assert rec["audio"]["events"] == [{"label": "water", "start": 2.0, "stop": 2.5, "score": 1.0}]
     (rec,) = records(run_tool("leap-audio", "--annotations", table, "--keep-background", input=text).stdout)
     assert [e["label"] for e in rec["audio"]["events"]] == ["background", "water"]
+    other = json.dumps({"schema": 1, "id": "o", "video_id": "X02_01", "start": 1, "stop": 2}) + "\n"
+    (rec,) = records(run_tool("leap-audio", "--annotations", table, input=other).stdout)
+    assert rec["audio"]["missing"] == "no EPIC-Sounds annotations for X02_01 in EPIC_Sounds_mine.csv"
+    (rec,) = records(run_tool("leap-audio", "--annotations", table, "--require", input=other).stdout)
+    assert rec["error"]["message"].startswith("missing evidence: no EPIC-Sounds annotations for X02_01")
     unlabelled = tmp_path / "EPIC_Sounds_recognition_test_timestamps.csv"
     unlabelled.write_text("annotation_id,participant_id,video_id,start_timestamp,stop_timestamp,start_sample,stop_sample\n")
     proc = run_tool("leap-audio", "--annotations", unlabelled, input=text)

@@ -8,6 +8,7 @@ import click
 from .. import media
 from ..options import Tool, finish, require_option, stage_options
 from ..perception import audio
+from .slam import clip_window
 from ..records import ClipError, missing, source
 from ..stream import run
 
@@ -58,23 +59,28 @@ def cli(opts, require, model, manifest, annotations, keep_background, batch_size
         raise click.UsageError("--model and --annotations are two sources: give one")
     ignore = () if keep_background else ("background",)
     if annotations:
-        add = from_annotations(annotations, ignore)
+        add = from_annotations(annotations, require, ignore)
     else:
         add = from_audio(model, manifest, require, ignore, batch_size)
     finish(run(opts, "audio", add))
 
 
-def from_annotations(path: str, ignore):
+def from_annotations(path: str, require: bool, ignore):
     """record -> record with the EPIC-Sounds annotated events overlapping the clip."""
     try:
         table = audio.read_annotations(path)
     except ValueError as e:
         raise click.UsageError(str(e)) from None
-    prov = source("audio", annotations=os.path.basename(path))
+    name = os.path.basename(path)
+    prov = source("audio", annotations=name)
 
     def add(record: dict) -> dict:
-        rows = [r for r in table.get(record.get("video_id"), ()) if r[2] not in ignore]
-        events = audio.annotated_events(rows, record["start"], record["stop"])
+        window = clip_window(record)
+        rows = table.get(record.get("video_id"))
+        if rows is None:  # a video the file does not cover: no evidence, not silence
+            reason = f"no EPIC-Sounds annotations for {record.get('video_id')} in {name}"
+            return {**record, "audio": {"source": prov, **missing(reason, require, events=[])}}
+        events = audio.annotated_events([r for r in rows if r[2] not in ignore], *window)
         return {**record, "audio": {"source": prov, "events": events}}
 
     return add
@@ -87,7 +93,7 @@ def from_audio(model, manifest, require: bool, ignore, batch_size: int):
 
     def add(record: dict) -> dict:
         try:
-            samples = media.audio(record.get("video"), record["start"], record["stop"], audio.RATE)
+            samples = media.audio(record.get("video"), *clip_window(record), audio.RATE)
         except media.NoAudio as e:
             return {**record, "audio": {"source": prov, **missing(str(e), require, events=[])}}
         try:

@@ -12,6 +12,17 @@ from ..records import ClipError, missing, source
 from ..stream import run
 
 
+def clip_window(record: dict) -> tuple[float, float]:
+    """The clip's (start, stop) in video seconds, or a ClipError saying what is wrong."""
+    try:
+        start, stop = float(record["start"]), float(record["stop"])
+    except (KeyError, TypeError, ValueError):
+        raise ClipError("the record needs numeric start and stop (seconds in the video)") from None
+    if not 0 <= start < stop:
+        raise ClipError(f"bad clip window {start}-{stop} s")
+    return start, stop
+
+
 def fields_file(directory: str, video_id: str) -> str | None:
     """DIR/PXX_YY.json (the EPIC Fields release) or DIR/PXX/PXX_YY.json, if either exists."""
     for path in (os.path.join(directory, f"{video_id}.json"),
@@ -91,14 +102,17 @@ def cli(opts, require, fields, poses, fps, on_speed, off_speed, min_duration):
     kind, given = ("fields", fields) if fields else ("poses", poses)
 
     def add(record: dict) -> dict:
-        traj = load(record.get("video_id") or "")
+        start, stop = clip_window(record)
+        if not isinstance(record.get("video_id"), str) or not record["video_id"]:
+            raise ClipError("the record has no video_id (poses are found by video)")
+        traj = load(record["video_id"])
         if isinstance(traj, ClipError):
             raise ClipError(str(traj))
         if isinstance(traj, str):
             prov = source("slam", **{kind: os.path.basename(os.path.normpath(given))})
             return {**record, "slam": {"source": prov, **missing(traj, require, goto=[])}}
         prov = source("slam", **{kind: traj.source})
-        result = slam.goto_for_clip(traj, record["start"], record["stop"], params)
+        result = slam.goto_for_clip(traj, start, stop, params)
         if result.missing:
             return {**record, "slam": {"source": prov, **missing(result.missing, require, goto=[])}}
         return {**record, "slam": {"source": prov, "goto": result.intervals}}
