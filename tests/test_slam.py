@@ -182,7 +182,8 @@ def test_broken_file_is_an_error(tmp_path):
     out = run(tmp_path, [clip("a", 0, 1, video="P01_03"), clip("b", 0, 1, video="P01_04")])
     assert out[0]["error"]["message"].startswith(f"{tmp_path / 'P01_03.json'}: not an EPIC Fields file")
     assert "bad images entry 'frame_0000000001.jpg'" in out[1]["error"]["message"]
-    (c,) = run(tmp_path, [{"schema": 1, "id": "c", "video_id": "P01_03", "start": "soon", "stop": 2}])
+    proc = run_tool("leap-slam", "--fields", tmp_path, input='{"id": "c", "video_id": "P01_03", "start": "soon", "stop": 2}')
+    (c,) = records(proc.stdout)  # (not a valid record: start must be a number)
     assert c["error"]["message"] == "the record needs numeric start and stop (seconds in the video)"
     (c,) = run(tmp_path, [{"schema": 1, "id": "c", "start": 1, "stop": 2}])
     assert c["error"]["message"] == "the record has no video_id (poses are found by video)"
