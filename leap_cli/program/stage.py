@@ -102,7 +102,7 @@ class Summary:
             f"  invalid (world-state violations): {self.invalid}",
             f"not recoverable: {sum(self.failed.values())}",
         ]
-        lines += [f"  {count} {reason}" for reason, count in self.failed.most_common(top)]
+        lines += [f"  {count} {reason}" for reason, count in sorted(self.failed.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
         mean = sum(k * v for k, v in self.lengths.items()) / n if n else 0.0
         lines.append(f"sub-actions per program: mean {mean:.2f}")
         peak = max(self.lengths.values(), default=0)
@@ -113,7 +113,8 @@ class Summary:
         for title, counter in (("top verbs", self.verbs), ("top objects", self.objects),
                                ("unmapped object names", self.unmapped),
                                ("violations by verb", self.violations)):
-            items = ", ".join(f"{k} {v}" for k, v in counter.most_common(top)) or "-"
+            ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top]  # ties by name
+            items = ", ".join(f"{k} {v}" for k, v in ranked) or "-"
             lines.append(f"{title}: {items}")
         return "\n".join(lines) + "\n"
 

@@ -1,0 +1,179 @@
+"""leap-parse through the real console script and in process (CliRunner)."""
+import json
+
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import EPIC_SAMPLE, records, run_tool
+from leap_cli import records as rec
+from leap_cli.commands.parse import cli
+
+WASH = ('def wash_cup(start_t=0, stop_t=3.5):\n    # Holding nothing at start.\n    # 1: get the cup\n'
+        '    if not in_hand("cup"):\n        grasp("cup")\n    # 2: rinse it\n'
+        '    while not is_clean("cup"):\n        use("cup", "faucet")\n')
+BAD = 'def take_milk(start_t=0, stop_t=2):\n    grasp("milk")\n    goto("milk")\n'
+
+
+def prompt(function, response):
+    """A `prompt` value as leap-prompt writes it."""
+    return {"source": {"tool": "leap-prompt", "version": "0.1.0"}, "function": function, "model": "rules",
+            "cache_key": None, "response": response,
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0},
+            "cost": 0.0, "cached": False, "follow_up": 0}
+
+
+def clip(cid, function, response, **more):
+    return json.dumps({"schema": 1, "id": cid, "prompt": prompt(function, response), **more})
+
+
+def lines(*items):
+    return "\n".join(items) + "\n"
+
+
+def test_pipeline_from_clips_through_the_rules_model(tmp_path):
+    clips = run_tool("leap-clips", EPIC_SAMPLE, check=True).stdout
+    prompted = run_tool("leap-prompt", "-m", "rules", "--cache", tmp_path / "c.sqlite3", "-q",
+                        input=clips, check=True).stdout
+    res = run_tool("leap-parse", input=prompted)
+    assert res.returncode == 0
+    out = records(res.stdout)
+    assert [r["id"] for r in out] == [r["id"] for r in records(clips)]
+    for r in out:
+        rec.validate(r)
+        assert "error" not in r, r.get("error")
+        assert r["program"]["valid"], (r["narration"], r["program"]["violations"])
+        assert r["program"]["name"] == r["prompt"]["function"]
+    assert res.stderr == f"leap-parse: {len(out)} in, {len(out)} out, 0 errors\n"
+
+
+def test_record_gets_its_program():
+    res = CliRunner().invoke(cli, ["-q"], input=lines(clip("c1", "wash_cup", WASH)))
+    assert res.exit_code == 0
+    (r,) = records(res.stdout)
+    rec.validate(r)
+    p = r["program"]
+    assert [(s["verb"], s["objects"], s["object_ids"]) for s in p["steps"]] == [
+        ("grasp", ["cup"], [13]), ("use", ["cup", "tap"], [13, 0])]
+    assert p["precondition_sentence"] == "if cup not in hand and while cup not clean"
+    assert p["source"] == {"tool": "leap-parse", "version": p["source"]["version"], "dialect": 1,
+                           "embed_unknown": False}
+    assert r["prompt"]["response"] == WASH  # nothing else changes
+
+
+def test_batch_response_is_split_by_function_name():
+    batch = WASH + "\n\n" + BAD
+    res = CliRunner().invoke(cli, ["-q"], input=lines(clip("a", "take_milk", batch), clip("b", "wash_cup", batch)))
+    a, b = records(res.stdout)
+    assert a["program"]["name"] == "take_milk" and b["program"]["name"] == "wash_cup"
+
+
+def test_holding_at_start_comes_from_the_contact_key():
+    src = 'def wash_pan():\n    use("pan", "tap")\n'
+    contact = {"source": {"tool": "leap-contact", "version": "0"}, "holding_at_start": {"left": "pan", "right": None},
+               "events": []}
+    res = CliRunner().invoke(cli, ["-q"], input=lines(clip("h", "wash_pan", src, contact=contact),
+                                                      clip("n", "wash_pan", src)))
+    held, empty = records(res.stdout)
+    assert held["program"]["valid"] is True
+    assert empty["program"]["violations"] == [{"step": 0, "verb": "use", "reason": "neither pan nor tap is held"}]
+
+
+def test_every_line_is_accounted_for():
+    earlier = json.dumps({"schema": 1, "id": "e", "error": {"stage": "prompt", "message": "quota"}})
+    text = lines(clip("ok", "wash_cup", WASH), "not json", json.dumps({"schema": 1, "id": "np"}),
+                 earlier, clip("junk", "x", "I cannot do that."))
+    res = CliRunner().invoke(cli, [], input=text, prog_name="leap-parse")
+    assert res.exit_code == 0
+    out = records(res.stdout)
+    assert [r["id"] for r in out] == ["ok", None, "np", "e", "junk"]
+    assert out[1]["error"] == {"stage": "parse", "message": "not JSON (Expecting value at column 1)",
+                               "file": "<stdin>", "line": 2}
+    assert out[2]["error"] == {"stage": "parse", "message": "no prompt.response to parse (run leap-prompt first)"}
+    assert out[3] == json.loads(earlier)
+    assert out[4]["error"]["message"] == "no function definition and no sub-action call in the text"
+    for r in out:
+        rec.validate(r)
+    assert res.stderr == "leap-parse: 5 in, 5 out, 3 errors, 1 earlier errors passed through\n"
+
+
+def test_strict_turns_invalid_programs_into_errors():
+    text = lines(clip("bad", "take_milk", BAD), clip("ok", "wash_cup", WASH))
+    res = CliRunner().invoke(cli, ["--strict", "-q"], input=text)
+    assert res.exit_code == 0
+    bad, ok = records(res.stdout)
+    assert bad["error"] == {"stage": "parse", "message":
+                            "invalid program: step 1 goto: milk is held, so it is already in the workspace"}
+    assert bad["prompt"]["response"] == BAD  # nothing lost
+    assert ok["program"]["valid"]
+    assert CliRunner().invoke(cli, ["--strict", "--on-error", "fail", "-q"], input=text).exit_code == 1
+
+
+def test_summary_report(tmp_path):
+    text = lines(clip("a", "wash_cup", WASH), clip("b", "take_milk", BAD),
+                 clip("c", "take_x", 'def take_x():\n    grasp("spork")\n'), clip("d", "z", "nothing"))
+    out = tmp_path / "programs.jsonl"
+    res = CliRunner().invoke(cli, ["--summary", "-q", "-o", str(out)], input=text)
+    assert res.exit_code == 0
+    assert res.stdout == """records: 4
+programs parsed: 3
+  recovered (with warnings): 0
+  invalid (world-state violations): 1
+not recoverable: 1
+  1 no function definition
+sub-actions per program: mean 1.67
+  1       1 ####################
+  2       2 ########################################
+  3       0
+  4       0
+  5       0
+  6       0
+  7       0
+  8       0
+  9       0
+top verbs: grasp 3, goto 1, use 1
+top objects: cup 2, milk 2, spork 1, tap 1
+unmapped object names: spork 1
+violations by verb: goto 1
+"""
+    assert len(records(out.read_text())) == 4  # -o still gets the records
+    plain = CliRunner().invoke(cli, ["--summary", "-q"], input=text)
+    assert plain.stdout == res.stdout  # without -o the report replaces the records
+
+
+def test_text_mode(tmp_path):
+    path = tmp_path / "response.py"
+    path.write_text("Here you go:\n```python\n" + WASH + "\n" + BAD + "```\n")
+    res = run_tool("leap-parse", "--text", path, "-q")
+    assert res.returncode == 0
+    a, b = records(res.stdout)
+    assert (a["id"], b["id"]) == ("wash_cup", "take_milk")
+    assert a["program"]["warnings"] == ["code taken from markdown fences"]
+    assert b["program"]["valid"] is False
+    for r in (a, b):
+        rec.validate(r)
+    res = CliRunner().invoke(cli, ["--text", "-", "-q"], input="just words\n")
+    (r,) = records(res.stdout)
+    assert r["id"] == "<stdin>" and r["error"]["message"] == "no function definition and no sub-action call in the text"
+
+
+def test_text_and_inputs_together_is_a_usage_error(tmp_path):
+    path = tmp_path / "r.py"
+    path.write_text(WASH)
+    res = run_tool("leap-parse", "--text", path, path)
+    assert res.returncode == 2
+    assert "give either --text FILE or record files, not both" in res.stderr
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.one_of(
+    st.text(min_size=1, max_size=60).filter(lambda s: s.strip() and "\n" not in s and "\r" not in s),
+    st.text(max_size=200).map(lambda t: clip("x", "f", t)),
+    st.sampled_from([WASH, BAD, "def f():\n    grasp(cup\n"]).map(lambda t: clip("y", "f", t)),
+), min_size=1, max_size=12))
+def test_one_output_line_per_input_line(items):
+    res = CliRunner().invoke(cli, ["-q"], input=lines(*items))
+    assert res.exit_code == 0, res.stderr
+    out = [json.loads(line) for line in res.stdout.split("\n") if line]  # not splitlines: U+2028 stays raw
+    assert len(out) == len(items)
+    assert all(("program" in r) != ("error" in r) for r in out)
