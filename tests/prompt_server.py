@@ -137,7 +137,7 @@ class Handler(BaseHTTPRequestHandler):
                 attempt = s.seen.get(d, 0)
                 s.seen[d] = attempt + 1
                 fault = s.fault_for(d, attempt)
-                s.log.append({"digest": d, "outcome": fault, "attempt": attempt,
+                s.log.append({"digest": d, "outcome": fault, "attempt": attempt, "t": time.time(),
                               "authorization": self.headers.get("Authorization"),
                               "stubs": [n for n, _ in stubs_in(body["messages"])]})
             if s.latency:

@@ -72,6 +72,8 @@ def test_rules_is_the_default_offline_model(clips, tmp_path):
         assert prog["valid"] and prog["steps"], p["response"]
     assert not (tmp_path / "c.sqlite3").exists()  # nothing to cache for an offline model
     assert out[0]["prompt"]["function"] == "open_door"
+    # The stub's evidence comes back into each response (leap-parse starts from "Holding ...").
+    assert "\n    # Holding knife at start.\n" in out[1]["prompt"]["response"]
 
 
 def test_dry_run_prints_the_prompt(clips, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import json
 import multiprocessing
+import os
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,25 @@ def test_cache_many_processes_at_once(tmp_path):
     c = Cache(path)
     assert c.keys() == {f"k{i}" for i in range(125)}
     assert c.get("k7").response == "r7" and c.get("nope") is None
+
+
+def test_evidence_comments_put_back_where_the_model_left_them_out():
+    s = stub.stubs_for([PAPER])[0]
+    bare = 'def take_carrots(start_t=0, stop_t=4.88):\n  # 1: take it\n  grasp("carrot")\n'
+    full = query.with_evidence(s, bare)
+    assert full.splitlines()[0] == "def take_carrots(start_t=0, stop_t=4.88):"
+    assert full.splitlines()[4] == "  # Holding nothing at start." and full.endswith('  grasp("carrot")\n')
+    assert query.with_evidence(s, full) == full  # already there: unchanged
+    assert query.with_evidence(s, s.text + '    grasp("carrot")\n') == s.text + '    grasp("carrot")\n'
+    assert query.parses(full)
+
+
+def test_messages_share_a_prefix_and_ask_for_no_echo_by_default():
+    a = query.build(stub.stubs_for([PAPER]))
+    b = query.build(stub.stubs_for([dict(PAPER, narration="wash pan")]), follow_up=1)
+    assert a.messages[0] == b.messages[0] and "Do not repeat a stub's evidence comments" in a.messages[0]["content"]
+    assert a.messages[1]["content"].endswith(stub.render(PAPER, "take_carrots"))
+    common = len(os.path.commonprefix([a.messages[1]["content"], b.messages[1]["content"]]))
+    assert common > 0.9 * len(query.prefix()[1])  # library H before the stubs
+    echo = query.build(stub.stubs_for([PAPER]), echo=True)
+    assert "Do not repeat" not in echo.messages[0]["content"]

@@ -25,6 +25,7 @@ _opt = click.option
 @_opt("--sample", type=int, default=0, show_default=True, help="Sample index (a new cache entry per index when temperature > 0).")
 @_opt("--batch-size", type=click.IntRange(1), default=35, show_default=True, help="Stubs per query (the paper: 35).")
 @_opt("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Queries in flight at once.")
+@_opt("--echo", is_flag=True, help="Let the model repeat the stubs' evidence comments (more output tokens).")
 @_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up queries for missing or broken functions.")
 @_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors.")
 @_opt("--backoff", type=float, default=1.0, show_default=True, help="First retry wait in seconds (doubles, with jitter; Retry-After wins).")
@@ -36,7 +37,7 @@ _opt = click.option
 @_opt("--dry-run", is_flag=True, help="Print the prompts (stdout) instead of calling a model.")
 @_opt("--batch", "batch_action", type=click.Choice(["submit", "collect"]), help="OpenAI Batch API: submit the queries (prints the batch id), or collect ID (the first argument) into the cache and emit records.")
 def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, prices, max_cost,
-        batch_size, jobs, follow_ups, sample, **params):
+        batch_size, jobs, follow_ups, sample, echo, **params):
     """Ask a model for one action program per clip: stubs of up to 35 clips per query.
 
     Each clip becomes a function stub whose comments carry its evidence; the response is split
@@ -52,7 +53,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     say = (lambda m: None) if opts.quiet else note  # noqa: E731
     backend = llm.choose_backend(model, base_url, note, say, **params)
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices, max_cost=max_cost,
-                          log=say, batch_size=batch_size, jobs=jobs, follow_ups=follow_ups, sample=sample)
+                          log=say, batch_size=batch_size, jobs=jobs, follow_ups=follow_ups, sample=sample, echo=echo)
     if batch_action == "collect":
         if not opts.inputs or opts.inputs == ("-",) or not backend.cacheable or p.cache is None:
             raise click.UsageError("--batch collect needs ID, a remote model and the cache")

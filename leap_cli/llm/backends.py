@@ -45,7 +45,8 @@ class RulesBackend:
 
     def complete(self, query: Query) -> Completion:
         t0 = time.perf_counter()
-        return Completion(rules.respond(query.stubs), duration=time.perf_counter() - t0)
+        text = rules.respond(query.stubs, echo=bool(query.extra.get("echo")))
+        return Completion(text, duration=time.perf_counter() - t0)
 
 
 def retry_after(headers) -> float | None:

@@ -74,6 +74,7 @@ class Prompter:
     jobs: int = 1
     follow_ups: int = 2
     sample: int = 0
+    echo: bool = False                   # ask the model to repeat the stubs' evidence comments
     ledger: Ledger = field(default_factory=Ledger)
     library: str = ""
     log: Callable[[str], None] = field(default=lambda message: None)
@@ -119,7 +120,8 @@ class Prompter:
         for round_ in range(self.follow_ups + 1):
             if not todo:
                 break
-            query = self.keyed(q.build(todo, round_))
+            query = self.keyed(q.build(todo, round_, self.echo))
+            query.extra["echo"] = self.echo
             if round_:
                 with self.ledger.lock:
                     self.ledger.follow_ups += 1
@@ -138,9 +140,10 @@ class Prompter:
             missing = []
             for s in todo:
                 text = parts.get(s.name)
-                if text is not None and (s.name not in found or q.parses(text)):
+                ok = q.parses(text)
+                if text is not None and (s.name not in found or ok):
                     found[s.name] = (text, query.key, round_, cached)
-                if not q.parses(text):
+                if not ok:
                     missing.append(s)
             todo = missing
         return [self._result(s, found.get(s.name), failed.get(s.name), share[s.name]) for s in stubs]
@@ -151,6 +154,7 @@ class Prompter:
                                     f"after {self.follow_ups} follow-up queries")
             return ClipError(raise_msg)
         text, key, round_, cached = hit
+        text = q.with_evidence(stub, text)
         out = dict(stub.record)
         out["prompt"] = {
             "source": source("prompt", model=self.backend.model, endpoint=self.backend.endpoint,
@@ -187,4 +191,6 @@ class Prompter:
             group = list(islice(records, self.batch_size))
             if not group:
                 return
-            yield self.keyed(q.build(stubs_for(group)))
+            query = self.keyed(q.build(stubs_for(group), 0, self.echo))
+            query.extra["echo"] = self.echo
+            yield query

@@ -22,6 +22,9 @@ Complete every stub as a program in the dialect specified below, following the s
 library of example programs. Answer with Python code only: one complete function per stub, in
 the order given, each keeping its stub's name and arguments.
 """
+NO_ECHO = """Do not repeat a stub's evidence comments in your answer (they are known): write each function's
+def line, then its numbered sub-goal comments and statements.
+"""
 
 
 @dataclass
@@ -41,11 +44,11 @@ def _program():
     return program
 
 
-@lru_cache(maxsize=1)
-def prefix() -> tuple[str, str]:
+@lru_cache(maxsize=2)
+def prefix(echo: bool = False) -> tuple[str, str]:
     """(system text, start of the user text): identical for every query."""
     prog = _program()
-    system = INSTRUCTIONS + "\n" + prog.SPEC
+    system = INSTRUCTIONS + ("" if echo else NO_ECHO) + "\n" + prog.SPEC
     user = prog.IMPORT_HEADER.rstrip("\n") + "\n\n" + prog.library_text().strip("\n") + "\n"
     return system, user
 
@@ -54,8 +57,8 @@ def library_hash() -> str:
     return _program().library_hash()
 
 
-def build(stubs: list[Stub], follow_up: int = 0) -> Query:
-    system, user = prefix()
+def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False) -> Query:
+    system, user = prefix(echo)
     ask = ("\n\n# Complete the following functions in the same dialect."
            if not follow_up else
            "\n\n# Complete the following functions in the same dialect (they were missing or "
@@ -107,3 +110,17 @@ def parses(source: str | None) -> bool:
     except (SyntaxError, ValueError):
         return False
     return len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef)
+
+
+def with_evidence(stub: Stub, source: str) -> str:
+    """A function with its stub's evidence comments after the def line, where the model left
+    them out (leap-parse reads the stub's "Holding ... at start." from there)."""
+    wanted = [ln.strip() for ln in stub.text.splitlines()[1:]]
+    missing = [c for c in wanted if c not in source]
+    if not missing:
+        return source
+    lines = source.rstrip("\n").split("\n")
+    head = next((k for k, ln in enumerate(lines) if ln.split("#")[0].rstrip().endswith(":")), 0)
+    body = next((ln for ln in lines[head + 1:] if ln.strip()), "    x")
+    indent = body[: len(body) - len(body.lstrip())] or "    "
+    return "\n".join(lines[: head + 1] + [indent + c for c in missing] + lines[head + 1:]) + "\n"

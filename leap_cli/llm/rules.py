@@ -293,7 +293,7 @@ def _holding(record: dict) -> list[str]:
     return held
 
 
-def write_program(record: dict, name: str) -> str:
+def write_program(record: dict, name: str, echo: bool = True) -> str:
     """The rules model's program for one clip, as source text in the program dialect."""
     template = template_for(record)
     b = bind(record, template)
@@ -330,10 +330,11 @@ def write_program(record: dict, name: str) -> str:
             w.call("use", *([a, b.noun] if a != b.noun and b.noun not in w.held else [a]))
     if not core_done:
         _core(w, template, b)
-    # The stub's header and evidence comments are kept, as the specification asks of a model.
-    return render(record, name) + "\n".join(w.lines) + "\n"
+    # The stub's header (and, with echo, its evidence comments), as a model would answer.
+    head = render(record, name) if echo else render(record, name).split("\n", 1)[0] + "\n"
+    return head + "\n".join(w.lines) + "\n"
 
 
-def respond(stubs: list[Stub]) -> str:
+def respond(stubs: list[Stub], echo: bool = False) -> str:
     """The rules model's whole response to a query: one program per stub, in order."""
-    return "\n\n".join(write_program(s.record, s.name) for s in stubs)
+    return "\n\n".join(write_program(s.record, s.name, echo) for s in stubs)

@@ -145,6 +145,9 @@ def render(record: dict, name: str) -> str:
     """The stub text for one clip: header line and wrapped evidence comments."""
     out = [f"def {name}(start_t=0, stop_t={t2(duration(record))}):"]
     for line in evidence_lines(record):
+        if len(line) <= WIDTH:  # most lines: textwrap is the slowest part of rendering
+            out.append(INDENT + "# " + line)
+            continue
         out.extend(textwrap.wrap(line, WIDTH, initial_indent=INDENT + "# ",
                                  subsequent_indent=INDENT + "# ", break_long_words=False,
                                  break_on_hyphens=False))
