@@ -159,6 +159,18 @@ def test_short_gaps_and_dropped_frames(tmp_path):
     assert_close(intervals(b), [(2.0, 5.0), (9.0, 11.5)])
 
 
+def test_isolated_misregistrations_are_not_walks(tmp_path):
+    frames, times = registered(60, 6)
+    c = centre_at(times)
+    for k in (50, 90, 230, 231):  # 5 s, 9 s, 23 s (two in a row): poses 2 m off
+        c[k] += [2.0, 0.0, -1.0]
+    write_fields(tmp_path / "P01_01.json", frames, c, yaw_quaternions(0 * times))
+    a, b = run(tmp_path, [clip("a", 0.0, 9.8), clip("b", 20.0, 29.5)])
+    assert intervals(a) == [] and intervals(b) == []
+    (w,) = run(tmp_path, [clip("w", 8.0, 22.0)])
+    assert_close(intervals(w), [(2.0, 5.0), (9.0, 11.5)])
+
+
 # --- missing evidence and errors ---
 
 def test_outside_registered_range_and_no_file_are_missing(tmp_path):

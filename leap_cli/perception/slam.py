@@ -14,7 +14,9 @@ Walking detection works on camera centres over time:
 4. hysteresis: an interval starts above ``on`` and lasts while above ``off``; each boundary is
    then moved to where the speed crosses half the interval's median speed (the smoothing
    spreads a step over its window symmetrically, so the half-height point is the step);
-5. intervals shorter than ``min_duration`` are dropped.
+5. intervals shorter than ``min_duration`` are dropped (this also removes the two short speed
+   spikes a misregistered pose, or a few in a row, makes as it enters and leaves the smoothing
+   window).
 """
 from __future__ import annotations
 
@@ -47,7 +49,6 @@ class Trajectory:
     centres: np.ndarray
     scale: float
     source: str
-    frames: np.ndarray | None = None  # EPIC frame numbers, for messages
 
 
 def video_scale(centres: np.ndarray) -> float:
@@ -152,7 +153,7 @@ def read_epic_fields(path: str, fps: float) -> Trajectory:
     centres = camera_centres(poses) if len(poses) else np.zeros((0, 3))
     # EPIC frames are 1-based; frame n is at n / fps seconds, the convention of the annotation
     # files (start_frame = floor(start * fps)).
-    return Trajectory(frames / fps, centres, video_scale(centres), os.path.basename(path), frames)
+    return Trajectory(frames / fps, centres, video_scale(centres), os.path.basename(path))
 
 
 # --- generic pose files ---
@@ -273,6 +274,12 @@ def _refine(speed: np.ndarray, a: int, b: int) -> tuple[float, float]:
     return start, stop
 
 
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """[start, stop) index pairs of the True runs of a boolean array."""
+    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
+
+
 def walking(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkParams()) -> list[tuple[float, float]]:
     """Walking intervals (video seconds) overlapping [start, stop] from a trajectory."""
     if traj.scale <= 0:
@@ -302,11 +309,6 @@ def walking(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkPar
         if te - ts >= p.min_clipped:
             out.append((ts, te))
     return out
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
 
 
 def goto_for_clip(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkParams()) -> Goto:
