@@ -248,7 +248,9 @@ def test_batch_api_submit_and_collect(clips, tmp_path):
 
 def test_bad_flags(clips, tmp_path):
     proc = prompt("--batch", "collect", cache=tmp_path / "c.sqlite3", key=None)
-    assert proc.returncode == 2 and "--batch collect needs ID" in proc.stderr
+    assert proc.returncode == 2 and "Error: --batch needs a remote model (OPENAI_API_KEY or --base-url)" in proc.stderr
+    proc = prompt("--batch", "collect", "--base-url", "http://127.0.0.1:9/v1", cache=tmp_path / "c.sqlite3", key=None)
+    assert proc.returncode == 2 and "Error: --batch collect needs ID: leap-prompt --batch collect ID [FILE]..." in proc.stderr
     proc = prompt("--batch-size", "0", clips, cache=tmp_path / "c.sqlite3", key=None)
     assert proc.returncode == 2
 

@@ -35,13 +35,13 @@ _opt = click.option
 @_opt("--prices", envvar="LEAP_PRICES", type=click.Path(exists=True, dir_okay=False), help="JSON price table replacing shipped entries. [env LEAP_PRICES]")
 @_opt("--max-cost", type=float, metavar="USD", help="Start no new query once this much is spent; the rest become error records.")
 @_opt("--dry-run", is_flag=True, help="Print the prompts (stdout) instead of calling a model.")
-@_opt("--batch", "batch_action", type=click.Choice(["submit", "collect"]), help="OpenAI Batch API: submit the queries (prints the batch id), or collect ID (the first argument) into the cache and emit records.")
-def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, prices, max_cost,
-        batch_size, jobs, follow_ups, sample, echo, **params):
-    """Ask a model for one action program per clip: stubs of up to 35 clips per query.
+@_opt("--batch", "batch_action", type=click.Choice(["submit", "collect"]), help="OpenAI Batch API: submit the queries (prints the "
+      "batch id), or collect ID (the first argument): fill the cache from it and emit the records.")
+def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, prices, max_cost, **kw):
+    """Ask a model for one action program per clip, up to 35 clip stubs per query.
 
     Each clip becomes a function stub whose comments carry its evidence; the response is split
-    by function name into `prompt.response`. Responses are cached (a re-run sends nothing).
+    by function name into `prompt.response`. Responses are cached: a re-run sends nothing.
 
     \b
     Examples:
@@ -51,32 +51,30 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     """
     note = lambda m: sys.stderr.write(m + "\n")  # noqa: E731 - one write: threads log too
     say = (lambda m: None) if opts.quiet else note  # noqa: E731
+    params = {k: kw.pop(k) for k in ("temperature", "max_tokens", "seed", "retries", "backoff", "timeout")}
     backend = llm.choose_backend(model, base_url, note, say, **params)
-    p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices, max_cost=max_cost,
-                          log=say, batch_size=batch_size, jobs=jobs, follow_ups=follow_ups, sample=sample, echo=echo)
+    p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
+                          max_cost=max_cost, log=say, **kw)
+    if batch_action and (not backend.cacheable or p.cache is None):
+        raise click.UsageError("--batch needs a remote model (OPENAI_API_KEY or --base-url) and the cache")
     if batch_action == "collect":
-        if not opts.inputs or opts.inputs == ("-",) or not backend.cacheable or p.cache is None:
-            raise click.UsageError("--batch collect needs ID, a remote model and the cache")
+        if opts.inputs == ("-",):
+            raise click.UsageError("--batch collect needs ID: leap-prompt --batch collect ID [FILE]...")
         batch_id, opts.inputs = opts.inputs[0], opts.inputs[1:] or ("-",)
         got = batch_api.collect(backend, p.cache, p.prices, batch_id)
         note(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
         if got.status != "completed":
-            finish(75)
-    records = (ln.record for ln in read_lines(opts.inputs) if ln.record and "error" not in ln.record
-               and selected(ln, opts, set())) if (dry_run or batch_action == "submit") else None
-    if dry_run:
-        for i, qy in enumerate(p.queries(records), 1):
-            print(f"=== query {i}: {len(qy.stubs)} clips, {qy.key}", *[f"--- {m['role']}\n{m['content']}" for m in qy.messages], sep="\n")
-        finish(0)
-    if batch_action == "submit":
-        if not backend.cacheable:
-            raise click.UsageError("--batch submit needs a remote model (-m, --base-url, OPENAI_API_KEY)")
-        lines = batch_api.request_lines(backend, p.queries(records), p.cache)
-        if not lines:
-            note("leap-prompt: every query is already cached; nothing to submit")
-            finish(0)
-        print(batch_api.submit(backend, lines))
-        note(f"leap-prompt: submitted {len(lines)} queries; run: leap-prompt --batch collect ID ...")
+            finish(75)  # EX_TEMPFAIL: run the same command again later
+    if dry_run or batch_action == "submit":
+        records = (ln.record for ln in read_lines(opts.inputs)
+                   if ln.record and "error" not in ln.record and selected(ln, opts, set()))
+        if dry_run:
+            sys.stdout.writelines(llm.dry_run(p, records))
+        else:
+            batch_id, n = llm.submit_batch(p, records)
+            print(batch_id or "", end="\n" if batch_id else "")
+            note(f"leap-prompt: submitted {n} queries as {batch_id}; then: leap-prompt --batch collect {batch_id} ..."
+                 if batch_id else "leap-prompt: every query is already cached; nothing to submit")
         finish(0)
     code = run_many(opts, "prompt", p.transform)
     if backend.cacheable:

@@ -6,7 +6,7 @@ Nothing here imports ``openai`` at module level: the light path (rules model, ca
 from __future__ import annotations
 
 import os
-from typing import Callable
+from typing import Callable, Iterator
 
 from .backends import OpenAIBackend, RulesBackend
 from .cache import Cache, default_path
@@ -36,3 +36,19 @@ def make_prompter(backend, *, cache_path: str | None, no_cache: bool, prices: st
         cache = Cache(cache_path or default_path())
     return Prompter(backend, load_prices(prices), cache, ledger=Ledger(max_cost=max_cost),
                     library=query.library_hash(), log=log, **kw)
+
+
+def dry_run(prompter: Prompter, records) -> Iterator[str]:
+    """The full text of every first query (what --dry-run prints)."""
+    for i, q in enumerate(prompter.queries(records), 1):
+        parts = [f"=== query {i}: {len(q.stubs)} clips, {q.key}"]
+        parts += [f"--- {m['role']}\n{m['content']}" for m in q.messages]
+        yield "\n".join(parts) + "\n"
+
+
+def submit_batch(prompter: Prompter, records) -> tuple[str | None, int]:
+    """Start an OpenAI batch with the queries the cache lacks: (batch id or None, queries)."""
+    from . import batch
+
+    lines = batch.request_lines(prompter.backend, prompter.queries(records), prompter.cache)
+    return (batch.submit(prompter.backend, lines) if lines else None), len(lines)
