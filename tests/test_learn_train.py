@@ -154,7 +154,7 @@ def test_resume_gives_the_same_final_weights(tmp_path, embed_cache):
 
 def test_ddp_two_gloo_processes_match_one_process(tmp_path, embed_cache):
     feats, recs = feature_records(tmp_path)
-    common = ["fit", "--programs", recs, "--features", feats, "--backbone", "features", "--epochs", "2",
+    common = ["fit", "--programs", recs, "--val", recs, "--features", feats, "--backbone", "features", "--epochs", "2",
               "--batch-size", "8", "--lr", "3e-3", "--warmup", "0.5", "--workers", "0", "--embed-cache", embed_cache]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     one = subprocess.run([sys.executable, "-m", "leap_cli.commands.train", *common, "--out", str(tmp_path / "one")],
@@ -164,10 +164,14 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path, embed_cache):
                           "-m", "leap_cli.commands.train", *common, "--out", str(tmp_path / "two")],
                          capture_output=True, text=True, env=env)
     assert two.returncode == 0, two.stderr
-    l1 = [json.loads(x)["train_loss"] for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
-    l2 = [json.loads(x)["train_loss"] for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
-    assert len(l1) == len(l2) == 2  # rank 1 wrote nothing
-    assert l1 == pytest.approx(l2, abs=1e-5)
+    m1 = [json.loads(x) for x in (tmp_path / "one" / "metrics.jsonl").read_text().splitlines()]
+    m2 = [json.loads(x) for x in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
+    assert len(m1) == len(m2) == 2  # rank 1 wrote nothing
+    for a, b in zip(m1, m2):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], abs=1e-5)
+        # validation is split over the ranks and gathered: the same numbers
+        for k in ("val_verb_top1", "val_noun_top1", "val_action_top1", "val_s_verb", "val_obj_a", "val_obj_b"):
+            assert a[k] == pytest.approx(b[k], abs=1e-6), k
     a, b = weights(tmp_path / "one" / "last.pt"), weights(tmp_path / "two" / "last.pt")
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-5), k

@@ -74,12 +74,16 @@ def fit(resume, ordered_steps, **kw):
 @cli.command(cls=Tool)
 @stage_options
 @click.option("--checkpoint", required=True, type=click.Path(exists=True, dir_okay=False), help="A fit checkpoint.")
+@click.option("--videos", type=click.Path(file_okay=False), help="Find each record's video under this EPIC folder.")
 @click.option("--features", type=click.Path(file_okay=False), help="Precomputed features folder (features backbone).")
 @click.option("--context", type=click.Path(exists=True, dir_okay=False), help="Frozen program-stage checkpoint.")
 @click.option("--batch-size", default=8, show_default=True, type=int)
 @click.option("--workers", default=4, show_default=True, type=int, help="Decoding threads.")
-def predict(opts, checkpoint, features, context, batch_size, workers):
+def predict(opts, checkpoint, videos, features, context, batch_size, workers):
     """Write one prediction per clip: id, verb_scores [97], noun_scores [300], program.steps.
+
+    With --context the neighbouring clips come from the input files (read whole first); from
+    stdin, only from the same batch.
 
     \b
     Example:
@@ -92,7 +96,7 @@ def predict(opts, checkpoint, features, context, batch_size, workers):
     universe = None
     if context and "-" not in opts.inputs:  # neighbours for context come from the whole input
         universe, _ = read_records(opts.inputs)
-    predictor = Predictor(checkpoint, batch_size, workers, context, features, universe)
+    predictor = Predictor(checkpoint, batch_size, workers, context, features, universe, videos)
     finish(run_many(opts, "train", predictor))
 
 

@@ -196,8 +196,8 @@ class ClipDataset(torch.utils.data.Dataset):
     """Items: {"input", targets..., "index"} (+ "context" [K, ...], "context_mask" [K])."""
 
     def __init__(self, records: list[dict], embeddings: dict, embed_dim: int, cfg: DataConfig,
-                 train: bool, seed: int = 0):
-        self.records, self.embeddings, self.embed_dim = records, embeddings, embed_dim
+                 train: bool, seed: int = 0, labels: bool = True):
+        self.records, self.embeddings, self.embed_dim, self.labels = records, embeddings, embed_dim, labels
         self.cfg, self.train, self.seed, self.epoch = cfg, train, seed, 0
         self.order = video_order(records) if cfg.context else None
 
@@ -218,7 +218,7 @@ class ClipDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         rec = self.records[i]
-        item = targets(rec, self.embeddings, self.embed_dim, self.cfg.max_steps)
+        item = targets(rec, self.embeddings, self.embed_dim, self.cfg.max_steps) if self.labels else {}
         item["index"] = np.int64(i)
         item["input"] = self._input(rec, None if self.cfg.features else main_window(rec, self.cfg), self._rng(i))
         if self.cfg.context:

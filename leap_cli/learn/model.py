@@ -48,6 +48,11 @@ class ProgramHead(nn.Module):
         self.objects = nn.Linear(hidden, N_NOUNS)
 
     def forward(self, token):
+        # fp32 even under bf16 autocast: small, and cuDNN GRUs are not bf16-safe everywhere
+        with torch.autocast(token.device.type, enabled=False):
+            return self._forward(token.float())
+
+    def _forward(self, token):
         h0 = torch.tanh(self.init(token))[None]                      # [1, N, H]
         inputs = token[:, None, :].expand(-1, self.steps, -1)        # [N, S, D]
         out, _ = self.gru(inputs.contiguous(), h0.contiguous())      # [N, S, H]

@@ -265,6 +265,23 @@ def feature_dim(cfg: TrainConfig, records: list[dict]) -> int:
     return int(x.shape[-1])
 
 
+def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]]:
+    """Records whose targets can be built (others reported once here, not mid-epoch in a worker)."""
+    from leap_cli.learn.data import targets
+    from leap_cli.records import ClipError
+
+    good, bad = [], []
+    for rec in records:
+        try:
+            if "start" not in rec or "stop" not in rec or (not cfg.features and not rec.get("video")):
+                raise ClipError(f"{rec['id']}: needs start, stop and video (or --features)")
+            targets(rec, {}, 1, cfg.model.max_steps)
+            good.append(rec)
+        except (ClipError, KeyError, TypeError, ValueError) as e:
+            bad.append(f"{rec['id']}: {e}")
+    return good, bad
+
+
 def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     """Train; returns the last epoch's metrics. Files in cfg.out: config.json, last.pt, best.pt,
     metrics.jsonl, pretrained.json (the key report when --pretrained is given)."""
@@ -273,6 +290,11 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     val_recs, vproblems = read_records(cfg.val, cfg.videos) if cfg.val else ([], [])
     if d.main:
         for p in problems + vproblems:
+            log(f"leap-train: skipped {p}")
+    train_recs, bad = usable(train_recs, cfg)
+    val_recs, vbad = usable(val_recs, cfg)
+    if d.main:
+        for p in bad + vbad:
             log(f"leap-train: skipped {p}")
     if not train_recs:
         raise ValueError("no usable training records")
@@ -365,7 +387,8 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
                    "clips_per_s": seen / max(1e-9, time.time() - t0)}
         if val_recs:
             metrics.update(evaluate(model, ctx_net, val_recs, table, embed_dim, cfg, d))
-        score = metrics.get("val_action_top1", metrics.get("val_s_verb", -metrics["train_loss"]))
+        key = "val_s_verb" if cfg.stage == "program" else "val_action_top1"
+        score = metrics.get(key, -metrics["train_loss"])
         improved = best is None or score > best
         best = score if improved else best
         if d.main:
@@ -401,23 +424,36 @@ def run_model(model, ctx_net, batch: dict, device, amp: bool) -> dict:
 
 @torch.no_grad()
 def evaluate(model, ctx_net, records, table, embed_dim, cfg: TrainConfig, d: Dist) -> dict:
-    """Validation metrics on rank 0's view of all records: top-1 verb/noun/action, S-Verb."""
+    """Validation metrics (every rank scores records[rank::world], rank 0 gathers):
+    top-1 verb/noun/action and, with L_T, S-Verb / Obj (A) / Obj (B)."""
+    from torch.utils.data import DataLoader, Subset
+
     from leap_cli.learn import metrics as M
-    from torch.utils.data import DataLoader
 
     model.eval()
     ds = ClipDataset(records, table, embed_dim, cfg.data(context=ctx_net is not None), train=False)
-    verb_s, noun_s, verbs, nouns, pred_steps = [], [], [], [], []
-    for batch in DataLoader(ds, batch_size=max(1, cfg.batch_size // d.world), num_workers=cfg.workers):
+    mine = Subset(ds, list(range(d.rank, len(records), d.world)))
+    part = {"index": [], "verb": [], "noun": [], "steps": []}
+    for batch in DataLoader(mine, batch_size=max(1, cfg.batch_size // d.world), num_workers=cfg.workers):
         out = run_model(model, ctx_net, batch, d.device, cfg.amp)
-        verb_s.append(out["verb"].float().cpu().numpy())
-        noun_s.append(out["noun"].float().cpu().numpy())
-        verbs.append(batch["verb_class"].numpy())
-        nouns.append(batch["noun_class"].numpy())
-        pred_steps += decode_steps(out["step_verbs"], out["step_objects"])
-    vs, ns, v, n = map(np.concatenate, (verb_s, noun_s, verbs, nouns))
+        part["index"] += batch["index"].tolist()
+        part["verb"] += list(out["verb"].float().cpu().numpy())
+        part["noun"] += list(out["noun"].float().cpu().numpy())
+        part["steps"] += decode_steps(out["step_verbs"], out["step_objects"])
+    parts = [part]
+    if d.world > 1:
+        parts = [None] * d.world
+        dist.all_gather_object(parts, part)
+    model.train()
+    order = np.argsort([i for p in parts for i in p["index"]])
+    vs = np.stack([x for p in parts for x in p["verb"]])[order]
+    ns = np.stack([x for p in parts for x in p["noun"]])[order]
+    steps = [s for p in parts for s in p["steps"]]
+    steps = [steps[k] for k in order]
+    v = np.array([r.get("verb_class") if r.get("verb_class") is not None else -1 for r in records])
+    n = np.array([r.get("noun_class") if r.get("noun_class") is not None else -1 for r in records])
     res = {}
-    labelled = v >= 0
+    labelled = (v >= 0) & (n >= 0)
     if labelled.any():
         r = M.recognition(vs[labelled], ns[labelled], v[labelled], n[labelled], [""] * int(labelled.sum()),
                           M.Split(frozenset(), frozenset(), frozenset()))
@@ -425,9 +461,8 @@ def evaluate(model, ctx_net, records, table, embed_dim, cfg: TrainConfig, d: Dis
                     "val_action_top1": r["all_action_accuracy_at_1"]})
     with_prog = [i for i, rec in enumerate(records) if program_of(rec)]
     if with_prog and "T" in cfg.active_losses:
-        p = M.programs([pred_steps[i] for i in with_prog], [program_of(records[i])["steps"] for i in with_prog])
+        p = M.programs([steps[i] for i in with_prog], [program_of(records[i])["steps"] for i in with_prog])
         res.update({"val_s_verb": p["s_verb"], "val_obj_a": p["obj_a"], "val_obj_b": p["obj_b"]})
-    model.train()
     return res
 
 
@@ -453,7 +488,7 @@ class Predictor:
     """Batches clip records through a trained network: transform(records) -> results in order."""
 
     def __init__(self, checkpoint: str, batch_size: int = 8, workers: int = 4, context: str | None = None,
-                 features: str | None = None, all_records: list[dict] | None = None):
+                 features: str | None = None, all_records: list[dict] | None = None, videos: str | None = None):
         self.model, self.cfg, ckpt = load_model(checkpoint)
         if features:
             self.cfg.features = features
@@ -464,9 +499,23 @@ class Predictor:
         if ctx_path:
             self.ctx_net, _, _ = load_model(ctx_path)
             self.ctx_net.to(self.d.device).eval()
-        self.batch_size, self.workers = batch_size, workers
-        self.all_records = all_records  # neighbours for context come from this list
+        self.batch_size, self.workers, self.videos = batch_size, workers, videos
+        # neighbours for context come from this list (else from the batch itself)
+        self.all_records = [self._fill(r, quiet=True) for r in all_records] if all_records else None
         self.source = {"tool": "leap-train", "checkpoint": os.path.abspath(checkpoint), "epoch": ckpt["epoch"]}
+
+    def _fill(self, rec: dict, quiet: bool = False) -> dict:
+        if not self.videos:
+            return rec
+        from leap_cli.clips import find_video
+        from leap_cli.records import ClipError
+
+        try:
+            return {**rec, "video": find_video(self.videos, rec.get("video_id") or "", rec.get("participant_id"))}
+        except ClipError:
+            if quiet:
+                return rec
+            raise
 
     def __call__(self, records):
         from concurrent.futures import ThreadPoolExecutor
@@ -475,15 +524,16 @@ class Predictor:
 
         dcfg = self.cfg.data(context=self.ctx_net is not None)
         pool = ThreadPoolExecutor(max(1, self.workers))  # ffmpeg decodes in subprocesses: threads suffice
-        chunk = []
+        chunk: list[dict] = []
 
         def flush():
-            universe = self.all_records or chunk
-            ds = ClipDataset(universe, {}, self.cfg.model.embed_dim, dcfg, train=False)
+            universe = self.all_records or [self._fill(r, quiet=True) for r in chunk]
+            ds = ClipDataset(universe, {}, self.cfg.model.embed_dim, dcfg, train=False, labels=False)
             index = {r["id"]: i for i, r in enumerate(universe)}
 
             def load(rec):
                 try:
+                    self._fill(rec)  # a missing video is this clip's error
                     if rec["id"] not in index:
                         raise ClipError(f"{rec['id']}: not among the records given for context")
                     return ds[index[rec["id"]]]
