@@ -43,6 +43,10 @@ class Logits(torch.nn.Module):
 def official_model(code: str, checkpoint: str) -> torch.nn.Module:
     """SSASTModel built from the checkout's own config and loaded with the released weights."""
     sys.path.insert(0, os.path.join(code, "src"))
+    # The released .pyth holds more than tensors (epoch, optimiser state); torch >= 2.6 loads
+    # weights only by default, also inside SSASTModel.init_finetuned. The file is the official
+    # release you chose to trust.
+    os.environ.setdefault("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
     from slowfast.config.defaults import get_cfg  # the checkout's code
     from slowfast.models import build_model
 
@@ -54,7 +58,10 @@ def official_model(code: str, checkpoint: str) -> torch.nn.Module:
     # SSASTModel.init_finetuned reads the patch shape and pretraining input size from this file.
     cfg.TEST.CHECKPOINT_FILE_PATH = checkpoint
     model = build_model(cfg)
-    state = torch.load(checkpoint, map_location="cpu")
+    import inspect
+
+    trusted = {"weights_only": False} if "weights_only" in inspect.signature(torch.load).parameters else {}
+    state = torch.load(checkpoint, map_location="cpu", **trusted)
     state = state.get("model_state", state)
     state = {k.replace("module.", "", 1): v for k, v in state.items()}
     model.load_state_dict(state, strict=True)
@@ -63,16 +70,18 @@ def official_model(code: str, checkpoint: str) -> torch.nn.Module:
 
 def export(model: torch.nn.Module, out: str, opset: int = 17) -> None:
     """Trace ``model`` ([B, 1, 400, 128] -> [B, C]) to ONNX with a dynamic batch axis."""
+    import inspect
     import warnings
 
     example = torch.zeros(2, *INPUT_SHAPE)
-    # The TorchScript exporter (dynamo=False) needs no onnxscript; torch warns it is the legacy one.
+    # The TorchScript exporter needs no onnxscript; torch >= 2.5 has to be told (dynamo=False)
+    # and warns that it is the legacy one, older versions know no other and no such argument.
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(model.eval(), (example,), out, input_names=["spectrogram"],
                           output_names=["logits"], opset_version=opset,
-                          dynamic_axes={"spectrogram": {0: "batch"}, "logits": {0: "batch"}},
-                          dynamo=False)
+                          dynamic_axes={"spectrogram": {0: "batch"}, "logits": {0: "batch"}}, **legacy)
 
 
 def check(model: torch.nn.Module, out: str, batch: int = 3) -> float:
