@@ -8,9 +8,9 @@ import click
 from .. import media
 from ..options import Tool, finish, require_option, stage_options
 from ..perception import audio
-from .slam import clip_window
 from ..records import ClipError, missing, source
 from ..stream import run
+from .slam import clip_window
 
 
 def model_classifier(model: str, manifest: str | None):
