@@ -178,9 +178,9 @@ def test_cli_unknown_prediction_id_is_an_error(files, tmp_path):
     assert "1 predicted ids are not in the annotations (first: P18_01_1)" in res.stderr
 
 
-def test_eval_does_not_import_torch():
+def test_eval_and_train_commands_do_not_import_torch_at_start():
     import subprocess
     import sys
-    code = ("import sys; from leap_cli.commands import eval as e; from leap_cli.learn import evaluate, metrics; "
-            "print('torch' in sys.modules)")
+    code = ("import sys; from leap_cli.commands import eval as e, train as t; "
+            "from leap_cli.learn import evaluate, metrics; print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

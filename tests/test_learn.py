@@ -105,6 +105,18 @@ def test_tiny_forward_shapes_and_program_head():
     assert with_ctx["verb"].shape == (2, 97)
 
 
+def test_activation_checkpointing_gives_the_same_gradients():
+    torch.manual_seed(0)
+    a = LeapNet(ModelConfig(backbone="tiny"))
+    b = LeapNet(ModelConfig(backbone="tiny", checkpoint_layers=2))
+    b.load_state_dict(a.state_dict())
+    x = torch.randn(2, 3, 4, 32, 32)
+    for m in (a, b):
+        m(x)["verb"].sum().backward()
+    ga, gb = a.backbone.conv1.weight.grad, b.backbone.conv1.weight.grad
+    assert ga.abs().sum() > 0 and torch.allclose(ga, gb, atol=1e-6)
+
+
 def test_time_embedding_is_zero_at_start_and_acts_per_frame():
     torch.manual_seed(0)
     m = LeapNet(ModelConfig(backbone="tiny")).eval()
