@@ -172,15 +172,24 @@ def from_manifest(m: dict, base_dir: str = ".") -> Detector:
 
 
 def preprocess(det: Detector, frames: np.ndarray) -> np.ndarray:
-    """[n, H, W, 3] uint8 RGB -> the model's input tensor."""
+    """[n, H, W, 3] uint8 RGB -> the model's input tensor.
+
+    Channel order and layout are changed on the uint8 frames first, then one sequential pass
+    writes the float tensor and the normalisation runs in place: at 640x360 a careless float
+    conversion (temporaries, a transpose of floats) costs about as much as decoding."""
     x = frames[..., ::-1] if det.color == "BGR" else frames
-    if det.dtype == "float32":
-        x = x.astype(np.float32) * np.float32(det.scale)
-        if det.mean != (0.0, 0.0, 0.0) or det.std != (1.0, 1.0, 1.0):
-            x = (x - np.asarray(det.mean, np.float32)) / np.asarray(det.std, np.float32)
     if det.layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)  # [n, 3, H, W]
-    return np.ascontiguousarray(x)
+    x = np.ascontiguousarray(x)      # the strided copy on 1-byte values: 4x cheaper than on floats
+    if det.dtype != "float32":
+        return x
+    out = np.empty(x.shape, np.float32)
+    np.multiply(x, np.float32(det.scale), out=out)
+    if det.mean != (0.0, 0.0, 0.0) or det.std != (1.0, 1.0, 1.0):
+        shape = (1, 3, 1, 1) if det.layout == "NCHW" else (3,)
+        out -= np.asarray(det.mean, np.float32).reshape(shape)
+        out /= np.asarray(det.std, np.float32).reshape(shape)
+    return out
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int]:
