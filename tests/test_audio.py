@@ -105,6 +105,9 @@ def test_lowpass_keeps_low_and_removes_high_frequencies():
     click = np.zeros(2001)
     click[1000] = 1
     assert int(np.argmax(audio.lowpass(click, audio.RATE))) == 1000
+    # overlap-add in blocks gives the same signal as one block
+    x = np.random.default_rng(5).normal(0, 1, 10_000).astype(np.float32)
+    np.testing.assert_allclose(audio.lowpass(x, audio.RATE, block=999), audio.lowpass(x, audio.RATE), atol=1e-5)
 
 
 # --- SSAST features ---

@@ -58,19 +58,24 @@ class EventParams:
 
 
 def lowpass(signal: np.ndarray, rate: int, cutoff: float = LOWPASS_HZ,
-            taps: int = LOWPASS_TAPS) -> np.ndarray:
-    """Zero-phase windowed-sinc low-pass filter (no delay, so event times are not shifted)."""
-    x = np.asarray(signal, dtype=np.float64)
+            taps: int = LOWPASS_TAPS, block: int = 1 << 16) -> np.ndarray:
+    """Zero-phase windowed-sinc low-pass filter (no delay, so event times are not shifted).
+
+    FFT convolution by overlap-add in blocks, so a long clip needs memory for its samples only.
+    """
+    x = np.asarray(signal, dtype=np.float32)
     if x.size == 0 or cutoff >= rate / 2:
-        return x.astype(np.float32)
+        return x
     n = np.arange(taps) - (taps - 1) / 2
     h = np.sinc(2 * cutoff / rate * n) * np.hamming(taps)
     h /= h.sum()  # unit gain at DC
-    # FFT convolution, 'same' alignment: the symmetric kernel is centred, so the phase is zero.
-    size = x.size + taps - 1
-    nfft = 1 << (size - 1).bit_length()
-    y = np.fft.irfft(np.fft.rfft(x, nfft) * np.fft.rfft(h, nfft), nfft)[:size]
-    half = (taps - 1) // 2
+    nfft = 1 << (block + taps - 2).bit_length()
+    kernel = np.fft.rfft(h, nfft)
+    y = np.zeros(x.size + taps - 1, np.float64)
+    for i in range(0, x.size, block):
+        part = x[i:i + block]
+        y[i:i + part.size + taps - 1] += np.fft.irfft(np.fft.rfft(part, nfft) * kernel, nfft)[:part.size + taps - 1]
+    half = (taps - 1) // 2  # the symmetric kernel is centred: 'same' alignment, zero phase
     return y[half:half + x.size].astype(np.float32)
 
 
