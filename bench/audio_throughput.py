@@ -9,8 +9,10 @@ with a breakdown. Then the installed `leap-audio --model` over the same clips as
 Usage: python bench/audio_throughput.py [CLIPS]   (needs torch to build the model)
 """
 import importlib.util
+import atexit
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,6 +26,7 @@ from leap_cli.perception import audio
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 clips_n = int(sys.argv[1]) if len(sys.argv) > 1 else 60
 work = tempfile.mkdtemp(prefix="leap-audio-bench-")
+atexit.register(shutil.rmtree, work, True)
 long = os.path.join(work, "long.mp4")
 subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-stream_loop", "40", "-i",
                 os.path.join(ROOT, "tests", "data", "audio", "epic_sounds_8s.mp4"), "-t", "300", "-c", "copy", long], check=True)

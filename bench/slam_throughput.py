@@ -6,9 +6,11 @@ size of a real one), then runs the installed `leap-slam` on 1,000 clips of that 
 process, and reports wall time, clips/s, the parse time of the file alone and the process's
 peak memory.   Usage: python bench/slam_throughput.py [FRAMES] [CLIPS] [POINTS]
 """
+import atexit
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -25,6 +27,7 @@ fps = 60.0
 rng = np.random.default_rng(0)
 
 work = tempfile.mkdtemp(prefix="leap-slam-bench-")
+atexit.register(shutil.rmtree, work, True)
 frames = np.arange(1, frames_n + 1)
 t = frames / fps
 # A wearer who stands 6-20 s, then walks 1-4 s to another spot of a 4 x 3 m kitchen, and so on.
