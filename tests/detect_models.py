@@ -134,3 +134,49 @@ def box_detector(path: Path, classes=("red", "lime", "yellow", "blue"), *, size=
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+HAND_BOX = (60, 60, 90, 100)       # pixels of the 160x120 video
+
+
+def hand_object_detector(path: Path, size=(160, 120)) -> Path:
+    """A hand-object detector in the detector demo's output format: ``hand_dets`` [B, 1, 10]
+    (one right hand at HAND_BOX, in contact with a portable object (state 3) exactly while the
+    red box is in the frame, its offset pointing at the yellow box) and ``obj_dets`` [B, 2, 10]
+    (the yellow and blue boxes). Input ``images`` [B, 3, H, W] float RGB scaled 1/255."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    w, h = size
+    inits = []
+
+    def const(name, value, dtype=np.float32):
+        inits.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    hx, hy = (HAND_BOX[0] + HAND_BOX[2]) / 2, (HAND_BOX[1] + HAND_BOX[3]) / 2
+    ox, oy = (YELLOW_BOX[0] + YELLOW_BOX[2]) / 2, (YELLOW_BOX[1] + YELLOW_BOX[3]) / 2
+    mag = float(np.hypot(ox - hx, oy - hy))
+    base = [[[*HAND_BOX, 0.97, 0, mag / 10000, (ox - hx) / mag, (oy - hy) / mag, 1]]]
+    objs = [[[*YELLOW_BOX, 0.9, 0, 0, 0, 0, 0], [*BLUE_BOX, 0.8, 0, 0, 0, 0, 0]]]
+    nodes = [
+        helper.make_node("Sub", ["images", const("red", np.reshape([1.0, 0, 0], (1, 3, 1, 1)))], ["d"]),
+        helper.make_node("Abs", ["d"], ["a"]),
+        helper.make_node("ReduceMax", ["a"], ["w"], axes=[1], keepdims=0),                 # [B, H, W]
+        helper.make_node("Less", ["w", const("tol", 0.2)], ["l"]),
+        helper.make_node("Cast", ["l"], ["m"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMax", ["m"], ["p3"], axes=[1, 2], keepdims=1),           # [B, 1, 1]
+        helper.make_node("Mul", ["p3", const("state", [[[0, 0, 0, 0, 0, 3, 0, 0, 0, 0]]])], ["st"]),
+        helper.make_node("Add", ["st", const("base", base)], ["hand_dets"]),             # [B, 1, 10]
+        helper.make_node("Mul", ["p3", const("zero", 0.0)], ["z"]),
+        helper.make_node("Add", ["z", const("objs", objs)], ["obj_dets"]),               # [B, 2, 10]
+    ]
+    graph = helper.make_graph(
+        nodes, "hands", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["B", 3, h, w])],
+        [helper.make_tensor_value_info("hand_dets", TensorProto.FLOAT, ["B", 1, 10]),
+         helper.make_tensor_value_info("obj_dets", TensorProto.FLOAT, ["B", 2, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

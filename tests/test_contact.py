@@ -295,3 +295,32 @@ def test_exactly_one_source_and_require(tmp_path):
     assert proc.returncode == 0
     assert r["error"] == {"stage": "contact", "message": "missing evidence: no VISOR annotation P09_01.json under "
                           f"{VISOR_DIR} (without --require the clip goes on)"}
+
+
+def test_onnx_hand_object_model_on_a_generated_video(tmp_path):
+    from detect_models import HAND_BOX, YELLOW_BOX, hand_object_detector, lavfi_boxes
+
+    video = lavfi_boxes(tmp_path / "boxes.mkv")
+    model = hand_object_detector(tmp_path / "hands.onnx")
+    (tmp_path / "hands.json").write_text(json.dumps({
+        "name": "hands", "task": "contact",
+        "input": {"layout": "NCHW", "dtype": "float32", "color": "RGB", "size": [160, 120]},
+        "output": {"hand_dets": "hand_dets", "obj_dets": "obj_dets", "normalized": False}}))
+    yellow = [YELLOW_BOX[0] / 160, YELLOW_BOX[1] / 120, YELLOW_BOX[2] / 160, YELLOW_BOX[3] / 120]
+    detect = {"source": {"tool": "leap-detect", "version": "0"}, "objects": ["bowl"],
+              "frames": [{"t": t / 4, "boxes": [yellow], "nouns": ["bowl"], "scores": [0.9]} for t in range(9)]}
+    clip = {"schema": 1, "id": "B_1", "video_id": "B_01", "video": str(video), "start": 0.5, "stop": 2.5,
+            "detect": detect}
+    proc = run_tool("leap-contact", "--model", model, "--fps", "native", "--batch", "4",
+                    input=json.dumps(clip) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    out = records(proc.stdout)[0]
+    rec.validate(out)
+    c = out["contact"]
+    # the red box (hence contact) is shown until 1.1 s of the video: released at 1.2 s = 0.7 s into the clip
+    assert c["holding_at_start"] == {"left": None, "right": "bowl"}
+    assert c["events"] == [{"t": 0.7, "hand": "right", "kind": "release", "object": "bowl"}]
+    assert len(c["frames"]) == 20 and c["source"]["model"] == "hands.onnx"
+    first = c["frames"][0]["hands"][0]
+    assert first["box"] == pytest.approx([HAND_BOX[0] / 160, HAND_BOX[1] / 120, HAND_BOX[2] / 160, HAND_BOX[3] / 120], abs=1e-4)
+    assert first["object_box"] == pytest.approx(yellow, abs=1e-4) and first["state"] == "P"

@@ -44,7 +44,7 @@ def clip_frames_range(record: dict, fps: float | None) -> tuple[float, list[int]
 def value(record: dict, src: dict, frames: list[contact.ContactFrame], dense: bool,
           s: Settings, require: bool, empty_reason: str) -> dict:
     if not frames:
-        return {"source": src, **records.missing(empty_reason, require, events=[],
+        return {"source": src, **records.missing(empty_reason, require, events=[], frames=[],
                                                  holding_at_start={"left": None, "right": None})}
     unnamed = 0
     det = record.get("detect") or {}
@@ -176,6 +176,9 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
                 hands, objs = (np.asarray(outs[n], np.float32) for n in names)
                 if hands.ndim == 2:                              # batch-1 model: [N, 10]
                     hands, objs = hands[None], objs[None]
+                if hands.ndim != 3 or objs.ndim != 3 or len(hands) != len(chunk):
+                    raise ModelError(f"{model}: hand_dets/obj_dets must be [N, 10] or [B, N, 10] for "
+                                     f"{len(chunk)} images, got {hands.shape} and {objs.shape}")
                 for t, hd, od in zip(times[a:a + step], hands, objs):
                     fr = hoa.raw_frame(0, hd, od, 1.0 if normalized else w, 1.0 if normalized else h)
                     fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
