@@ -194,6 +194,52 @@ def test_killed_half_way_restart_sends_exactly_the_missing_queries(clips, tmp_pa
         s.stop()
 
 
+def test_resume_after_kill_forms_the_same_queries(clips, tmp_path):
+    from leap_cli.llm.cache import Cache
+    from leap_cli.stream import done_ids
+
+    s = Server(latency=0.1).start()
+    cache, out = tmp_path / "c.sqlite3", tmp_path / "out.jsonl"
+    try:
+        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "5", "-j", "2", "--base-url", s.url,
+               "-m", "gpt-4o", "-o", str(out)]
+        env = {**os.environ, "OPENAI_API_KEY": KEY, "LEAP_CACHE": str(cache)}
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        deadline = time.time() + 30
+        while (not out.exists() or out.stat().st_size < 20000) and time.time() < deadline:
+            time.sleep(0.01)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        written, cached = len(done_ids(str(out))), len(Cache(str(cache)).keys())
+        assert 0 < written < 50 and cached < 10
+        before = len(s.log)
+        proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env)
+        assert proc.returncode == 0, proc.stderr
+        # Only the queries never answered, plus one for the rest of a group cut by the kill.
+        assert len(s.log) - before == 10 - cached + (written % 5 != 0)
+        ids = [r["id"] for r in records(out.read_text())]
+        assert ids == [json.loads(x)["id"] for x in clips.read_text().splitlines()]
+    finally:
+        s.stop()
+
+
+def test_resume_mid_group_sends_only_the_cut_group(clips, tmp_path, server):
+    cache, out = tmp_path / "c.sqlite3", tmp_path / "out.jsonl"
+    full = prompt(clips, "--batch-size", "5", server=server, cache=cache)
+    assert full.returncode == 0 and len(server.log) == 10
+    # A run killed after writing 12 records, in the middle of the 13th line.
+    lines = full.stdout.splitlines(keepends=True)
+    out.write_text("".join(lines[:12]) + lines[12][:40])
+    proc = prompt(clips, "--batch-size", "5", "-o", out, "--resume", server=server, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    # One query for clips 12-14 (their group's first two were written); groups from 15 on hit.
+    assert len(server.log) == 11
+    assert server.log[-1]["stubs"] == [r["prompt"]["function"] for r in records(full.stdout)[12:15]]
+    got = records(out.read_text())
+    assert [r["id"] for r in got] == [r["id"] for r in records(full.stdout)]
+    assert [r["prompt"]["response"] for r in got] == [r["prompt"]["response"] for r in records(full.stdout)]
+
+
 def test_key_never_written(clips, tmp_path, server):
     cache = tmp_path / "c.sqlite3"
     proc = prompt(clips, "-v", server=server, cache=cache, key=KEY)

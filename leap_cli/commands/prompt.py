@@ -76,7 +76,8 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
             note(f"leap-prompt: submitted {n} queries as {batch_id}; then: leap-prompt --batch collect {batch_id} ..."
                  if batch_id else "leap-prompt: every query is already cached; nothing to submit")
         finish(0)
-    code = run_many(opts, "prompt", p.transform)
+    lines = llm.resume_lines(opts, p) if opts.resume and opts.output else None
+    code = run_many(opts, "prompt", p.transform, lines=lines)
     if backend.cacheable:
         say(p.ledger.summary(backend.model))
     finish(code)

@@ -5,6 +5,7 @@ Nothing here imports ``openai`` at module level: the light path (rules model, ca
 """
 from __future__ import annotations
 
+import collections
 import os
 from typing import Callable, Iterator
 
@@ -52,3 +53,23 @@ def submit_batch(prompter: Prompter, records) -> tuple[str | None, int]:
 
     lines = batch.request_lines(prompter.backend, prompter.queries(records), prompter.cache)
     return (batch.submit(prompter.backend, lines) if lines else None), len(lines)
+
+
+def resume_lines(opts, prompter: Prompter):
+    """Input lines for a ``--resume -o FILE`` run, noting each remaining clip's index among all
+    the input's clips, so that its queries are the killed run's queries (found in the cache)."""
+    from ..stream import done_ids, read_lines, selected
+
+    done = done_ids(opts.output)
+    prompter.positions = collections.deque()
+
+    def lines():
+        index = 0
+        for line in read_lines(opts.inputs):
+            if line.record is not None and "error" not in line.record and selected(line, opts, set()):
+                if line.record["id"] not in done:
+                    prompter.positions.append(index)
+                index += 1
+            yield line
+
+    return lines()

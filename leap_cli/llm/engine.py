@@ -11,7 +11,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from itertools import islice
 from typing import Callable, Iterator
 
 from ..records import ClipError, source
@@ -77,6 +76,7 @@ class Prompter:
     echo: bool = False                   # ask the model to repeat the stubs' evidence comments
     ledger: Ledger = field(default_factory=Ledger)
     library: str = ""
+    positions: collections.deque | None = None  # see groups()
     log: Callable[[str], None] = field(default=lambda message: None)
 
     # ----- one query -------------------------------------------------------------------------
@@ -168,29 +168,45 @@ class Prompter:
         return out
 
     # ----- the stream ------------------------------------------------------------------------
+    def groups(self, records: Iterator[dict]) -> Iterator[list[dict]]:
+        """Records in groups of batch_size. With ``positions`` (each record's index among all
+        the input's clips), a group never crosses a multiple of batch_size, so a --resume run
+        forms the same queries as the run it continues and finds them in the cache."""
+        group: list[dict] = []
+        slot = None
+        for i, r in enumerate(records):
+            pos = self.positions.popleft() if self.positions is not None else i
+            if group and (len(group) == self.batch_size or pos // self.batch_size != slot):
+                yield group
+                group = []
+            group.append(r)
+            slot = pos // self.batch_size
+        if group:
+            yield group
+
     def transform(self, records: Iterator[dict]) -> Iterator[dict | ClipError]:
         """One result per record, in input order; at most 2 * jobs groups held at once."""
-        records = iter(records)
+        groups = self.groups(records)
         window = max(1, 2 * self.jobs)
-        with ThreadPoolExecutor(max_workers=max(1, self.jobs)) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, self.jobs))
+        try:
             pending: collections.deque = collections.deque()
             while True:
                 while len(pending) < window:
-                    group = list(islice(records, self.batch_size))
-                    if not group:
+                    group = next(groups, None)
+                    if group is None:
                         break
                     pending.append(pool.submit(self.run_group, group))
                 if not pending:
                     return
                 yield from pending.popleft().result()
+        finally:
+            # Ctrl-C, a broken pipe or a fatal error: start nothing new, leave without waiting.
+            pool.shutdown(wait=False, cancel_futures=True)
 
     def queries(self, records: Iterator[dict]) -> Iterator[q.Query]:
         """The first query of each group (for --dry-run and the Batch API)."""
-        records = iter(records)
-        while True:
-            group = list(islice(records, self.batch_size))
-            if not group:
-                return
+        for group in self.groups(records):
             query = self.keyed(q.build(stubs_for(group), 0, self.echo))
             query.extra["echo"] = self.echo
             yield query
