@@ -159,6 +159,18 @@ def test_short_gaps_and_dropped_frames(tmp_path):
     assert_close(intervals(b), [(2.0, 5.0), (9.0, 11.5)])
 
 
+def test_swaying_at_a_counter_goes_nowhere(tmp_path):
+    # 20-29 s: stepping back and forth by 50 cm (peak 0.6 m/s, as fast as a slow walk), no goto
+    frames, times = registered(60, 6)
+    c = centre_at(times)
+    sway = (times > 20) & (times < 29)
+    c[sway, 2] += 0.25 - 0.25 * np.cos(2 * np.pi * 0.4 * (times[sway] - 20))
+    write_fields(tmp_path / "P01_01.json", frames, c, yaw_quaternions(0 * times))
+    a, w = run(tmp_path, [clip("a", 19.8, 29.5), clip("w", 8.0, 22.0)])
+    assert intervals(a) == []
+    assert_close(intervals(w), [(2.0, 5.0), (9.0, 11.5)])
+
+
 def test_isolated_misregistrations_are_not_walks(tmp_path):
     frames, times = registered(60, 6)
     c = centre_at(times)

@@ -79,14 +79,17 @@ def poses_loader(path: str):
               help="... and lasts while above this one.")
 @click.option("--min-duration", type=float, default=slam.WalkParams.min_duration, show_default=True,
               help="Shortest walk, seconds.")
-def cli(opts, require, fields, poses, fps, on_speed, off_speed, min_duration):
+@click.option("--min-travel", type=float, default=slam.WalkParams.min_travel, show_default=True,
+              help="Least net displacement of a walk, in video extents (swaying goes nowhere).")
+def cli(opts, require, fields, poses, fps, on_speed, off_speed, min_duration, min_travel):
     """Add slam.goto: the intervals in which the camera wearer walks, seconds from the clip start.
 
     Camera centres (-R^T t) of the registered frames around the clip, on a 20 Hz grid (gaps over
     1 s stay unknown, never motion), smoothed over 0.5 s; speed in units of the video's extent
     (the SfM scale is arbitrary); hysteresis between --on-speed and --off-speed, boundaries at
-    half the walk's median speed, walks under --min-duration dropped. A video without poses, or
-    a clip outside its registered frames, gets `missing` (an error with --require).
+    half the walk's median speed; walks under --min-duration or --min-travel dropped. A video
+    without poses, or a clip outside its registered frames, gets `missing` (an error with
+    --require).
 
     \b
     Example:
@@ -96,7 +99,7 @@ def cli(opts, require, fields, poses, fps, on_speed, off_speed, min_duration):
         raise click.UsageError("give one source: --fields DIR or --poses FILE")
     if off_speed > on_speed:
         raise click.UsageError("--off-speed must not exceed --on-speed")
-    params = slam.WalkParams(on=on_speed, off=off_speed, min_duration=min_duration)
+    params = slam.WalkParams(on=on_speed, off=off_speed, min_duration=min_duration, min_travel=min_travel)
     load = fields_loader(fields, fps) if fields else poses_loader(poses)
 
     kind, given = ("fields", fields) if fields else ("poses", poses)

@@ -16,7 +16,8 @@ Walking detection works on camera centres over time:
    spreads a step over its window symmetrically, so the half-height point is the step);
 5. intervals shorter than ``min_duration`` are dropped (this also removes the two short speed
    spikes a misregistered pose, or a few in a row, makes as it enters and leaves the smoothing
-   window).
+   window), and so are those whose net displacement is under ``min_travel`` extents: swaying
+   back and forth at a counter can be fast, but it goes nowhere.
 """
 from __future__ import annotations
 
@@ -210,6 +211,7 @@ class WalkParams:
     on: float = 0.12  # an interval starts above this normalised speed ...
     off: float = 0.06  # ... and lasts while above this one
     min_duration: float = 0.5
+    min_travel: float = 0.15  # net displacement over the interval, in video extents
     margin: float = 1.0  # context read on each side of the clip, so boundaries are not cut
     min_clipped: float = 0.2  # a detected interval's part inside the clip must be this long
 
@@ -304,6 +306,10 @@ def walking(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkPar
         s, e = _refine(np.where(finite, speed, np.nan), a, b)
         ts, te = g[0] + (s + 0.5) * dt, g[0] + (e + 0.5) * dt
         if te - ts < p.min_duration:
+            continue
+        # Going somewhere ends somewhere else: swaying while working at a counter does not.
+        travel = np.linalg.norm(smooth[min(int(e), len(smooth) - 1)] - smooth[int(s)]) / traj.scale
+        if not travel >= p.min_travel:
             continue
         ts, te = max(ts, start), min(te, stop)
         if te - ts >= p.min_clipped:
