@@ -184,3 +184,10 @@ def test_eval_and_train_commands_do_not_import_torch_at_start():
     code = ("import sys; from leap_cli.commands import eval as e, train as t; "
             "from leap_cli.learn import evaluate, metrics; print('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_program_sets_use_verb_names_and_skip_objects_without_id():
+    pred = [[{"verb_id": 1, "object_ids": [23]}, {"verb_id": 4, "object_ids": [5, 7]}]]
+    gt = [[{"verb": "grasp", "object_ids": [23]}, {"verb": "use", "object_ids": [None, 7]}]]
+    # verbs {1,4} = {1,4}; first objects {23,5} vs {23}: 1/2; second {7} = {7}
+    assert M.programs(pred, gt) == {"s_verb": 100.0, "obj_a": 50.0, "obj_b": 100.0, "clips": 1}

@@ -85,7 +85,12 @@ def targets(rec: dict, embeddings: dict, embed_dim: int, max_steps: int) -> dict
     if prog is not None:
         steps = prog["steps"][:max_steps]
         for t, step in enumerate(steps):
-            v = int(step["verb_id"])
+            v = step.get("verb_id")
+            if v is None:  # records that name the verb only
+                from leap_cli.ontology import SUBACTIONS
+
+                v = SUBACTIONS.index(step["verb"]) if step.get("verb") in SUBACTIONS else -1
+            v = int(v)
             if not 0 <= v < N_SUB:
                 raise ClipError(f"{rec['id']}: sub-action verb_id {v} outside 0..{N_SUB - 1}")
             verbs[t] = v

@@ -148,10 +148,20 @@ def anticipation(verb_scores, noun_scores, verbs, nouns, participants, split: Sp
     return out
 
 
+def _verb_id(step: dict):
+    if step.get("verb_id") is not None:
+        return int(step["verb_id"])
+    from leap_cli.ontology import SUBACTIONS
+
+    return SUBACTIONS.index(step["verb"]) if step.get("verb") in SUBACTIONS else None
+
+
 def _step_sets(steps: list[dict]) -> tuple[set, set, set]:
-    verbs = {s["verb_id"] for s in steps}
-    first = {s["object_ids"][0] for s in steps if len(s.get("object_ids") or []) >= 1}
-    second = {s["object_ids"][1] for s in steps if len(s.get("object_ids") or []) >= 2}
+    """Sets of verb ids, first-object ids and second-object ids (objects without an EPIC id are left out)."""
+    verbs = {v for v in map(_verb_id, steps) if v is not None}
+    ids = [s.get("object_ids") or [] for s in steps]
+    first = {o[0] for o in ids if len(o) >= 1 and o[0] is not None}
+    second = {o[1] for o in ids if len(o) >= 2 and o[1] is not None}
     return verbs, first, second
 
 
