@@ -312,3 +312,12 @@ def test_generic_detections(tmp_path, fmt):
     assert det["frames"][0] == {"t": 0.5, "boxes": [[0.1, 0.2, 0.3, 0.4], [0.5, 0.5, 0.9, 0.9]],
                                 "nouns": ["knife", "board:chopping"], "scores": [0.8, 1.0]}
     assert det["objects"] == ["knife", "board:chopping"]
+
+
+def test_a_record_without_a_window_is_an_error_record():
+    proc = run_tool("leap-detect", "--visor", DETECT / "visor",
+                    input='{"id": "P03_22_0", "video_id": "P03_22", "start": "soon"}\n')
+    (r,) = records(proc.stdout)
+    assert proc.returncode == 0
+    assert r["error"] == {"stage": "detect",
+                          "message": "the record has no numeric start/stop (seconds; leap-clips writes them)"}

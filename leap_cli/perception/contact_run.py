@@ -35,8 +35,9 @@ def clip_frames_range(record: dict, fps: float | None) -> tuple[float, list[int]
     """EPIC frame numbers of the clip at the sampling rate (the record's start/stop_frame when
     it has them), and the EPIC frame rate of its video."""
     efps = visor.epic_fps(record.get("video_id") or "")
-    first = int(record.get("start_frame") or round(float(record["start"]) * efps))
-    last = int(record.get("stop_frame") or round(float(record["stop"]) * efps))
+    start, stop = detect_run.window(record)
+    first = int(record.get("start_frame") or round(start * efps))
+    last = int(record.get("stop_frame") or round(stop * efps))
     step = 1 if fps is None else max(1, round(efps / fps))
     return efps, list(range(max(first, 1), last + 1, step))
 
@@ -89,7 +90,7 @@ def hoa_source(root: str, s: Settings):
             if n - 1 < len(messages):  # list index i is frame i + 1
                 _, fr = hoa.parse_detections(messages[n - 1])
                 fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
-                frames.append(contact.from_hoa(fr, round(n / efps - float(record["start"]), 4)))
+                frames.append(contact.from_hoa(fr, round(n / efps - detect_run.window(record)[0], 4)))
         return value(record, src, frames, True, s, require,
                      f"{path} has {len(messages)} frames, none in the clip")
     return clip
@@ -124,7 +125,7 @@ def raw_source(root: str, s: Settings):
                     fr = hoa.raw_frame(n, z["hand_dets"] if "hand_dets" in z else None,
                                        z["obj_dets"] if "obj_dets" in z else None, w, h)
                 fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
-                frames.append(contact.from_hoa(fr, round(n / efps - float(record["start"]), 4)))
+                frames.append(contact.from_hoa(fr, round(n / efps - detect_run.window(record)[0], 4)))
         return value(record, src, frames, True, s, require, f"no detector arrays for the clip's frames in {folder}")
     return clip
 
@@ -141,8 +142,7 @@ def visor_source(root: str, s: Settings):
         if path is None:
             return value(record, src, [], False, s, require, f"no VISOR annotation {vid}.json under {root}")
         frames = [contact.from_visor(t, fr, visor.noun_key, visor.HAND_SIDES)
-                  for t, fr in visor.clip_frames(visor.load(path), vid, float(record["start"]),
-                                                 float(record["stop"]), s.lookback)]
+                  for t, fr in visor.clip_frames(visor.load(path), vid, *detect_run.window(record), s.lookback)]
         frames = [f for f in frames if f.hands]
         return value(record, src, frames, False, s, require, "no VISOR frame with a hand in the clip")
     return clip
@@ -182,7 +182,7 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
                 for t, hd, od in zip(times[a:a + step], hands, objs):
                     fr = hoa.raw_frame(0, hd, od, 1.0 if normalized else w, 1.0 if normalized else h)
                     fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
-                    frames.append(contact.from_hoa(fr, round(float(t) - float(record["start"]), 4)))
+                    frames.append(contact.from_hoa(fr, round(float(t) - detect_run.window(record)[0], 4)))
         return value(record, src, frames, True, s, require, "no frame decoded")
     return clip
 

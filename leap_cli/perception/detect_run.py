@@ -67,6 +67,17 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
         thread.join(timeout=5)
 
 
+def window(record: dict) -> tuple[float, float]:
+    """The clip's start and stop in seconds of the video."""
+    try:
+        start, stop = float(record["start"]), float(record["stop"])
+    except (KeyError, TypeError, ValueError):
+        raise records.ClipError("the record has no numeric start/stop (seconds; leap-clips writes them)") from None
+    if stop < start:
+        raise records.ClipError(f"stop {stop} is before start {start}")
+    return start, stop
+
+
 def parse_fps(value: str | float | None) -> float | None:
     """'native' -> None (every frame); a number of frames per second otherwise."""
     if value is None or str(value).lower() == "native":
@@ -105,10 +116,9 @@ class OnnxModel:
 
 def model_frames(record: dict, det: detect.Detector, fps: float | None, batch: int):
     """The clip's frames, decoded once at the model's size, in batches, prefetched."""
-    size = det.size
-    return prefetch(media.iter_frames(record.get("video") or "", float(record["start"]),
-                                      float(record["stop"]), fps=fps, size=size,
-                                      batch=batch))
+    start, stop = window(record)
+    return prefetch(media.iter_frames(record.get("video") or "", start, stop, fps=fps,
+                                      size=det.size, batch=batch))
 
 
 def model_source(model: str, manifest: str | None, fps: float | None, threshold: float,
@@ -125,7 +135,7 @@ def model_source(model: str, manifest: str | None, fps: float | None, threshold:
 
     def clip(record: dict, require: bool) -> dict:
         frames = detect.run_detector(det, model_frames(record, det, fps, batch), run,
-                                     float(record["start"]), threshold, nms_iou)
+                                     window(record)[0], threshold, nms_iou)
         return value(src, frames)
     return clip
 
@@ -148,7 +158,7 @@ def visor_source(root: str):
         src = records.source("detect", visor=path or root)
         if path is None:
             return _empty(src, f"no VISOR annotation {vid}.json under {root}", require)
-        frames = detect.visor_frames(visor.load(path), vid, float(record["start"]), float(record["stop"]))
+        frames = detect.visor_frames(visor.load(path), vid, *window(record))
         if not frames:
             return _empty(src, "no VISOR annotated frame in the clip", require)
         return value(src, frames)
@@ -172,7 +182,7 @@ def rows_source(path: str, kind: str):
         vid = record.get("video_id") or ""
         if vid not in by_video:
             return _empty(src, f"no rows for video {vid} in {path}", require)
-        frames = detect.rows_frames(by_video[vid], float(record["start"]), float(record["stop"]))
+        frames = detect.rows_frames(by_video[vid], *window(record))
         if not frames:
             return _empty(src, f"no annotated frame of {vid} in the clip", require)
         return value(src, frames)
