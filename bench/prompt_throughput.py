@@ -4,7 +4,7 @@ Targets (issue 4): with -j 8 and 0.5 s per answer, at least 0.8x of the ideal
 (queries x latency / 8); a cached re-run sends zero requests and handles >= 2,000 clips/s.
 Both are whole `leap-prompt` processes (start-up included) reading the same JSONL.
 
-    .venv/bin/python bench/prompt_throughput.py [--queries 96] [--cached-clips 10500]
+    .venv/bin/python bench/prompt_throughput.py [--queries 192] [--cached-clips 10500]
 """
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ run.cpu = run.total = 0.0
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--queries", type=int, default=96)
+    ap.add_argument("--queries", type=int, default=192)
     ap.add_argument("--latency", type=float, default=0.5)
     ap.add_argument("--jobs", type=int, default=8)
     ap.add_argument("--cached-clips", type=int, default=10500)

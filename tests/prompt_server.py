@@ -139,7 +139,8 @@ class Handler(BaseHTTPRequestHandler):
                 fault = s.fault_for(d, attempt)
                 s.log.append({"digest": d, "outcome": fault, "attempt": attempt, "t": time.time(),
                               "authorization": self.headers.get("Authorization"),
-                              "stubs": [n for n, _ in stubs_in(body["messages"])]})
+                              "stubs": [n for n, _ in stubs_in(body["messages"])],
+                              "params": {k: v for k, v in body.items() if k not in ("messages",)}})
             if s.latency:
                 time.sleep(s.latency)
             if fault == "429":

@@ -129,6 +129,8 @@ def test_thirty_percent_faults_all_clips_finish(clips, tmp_path):
         assert proc.returncode == 0, proc.stderr
         out = records(proc.stdout)
         assert len(out) == 50 and not [r["error"] for r in out if "error" in r]
+        assert [r["id"] for r in out] == [json.loads(x)["id"] for x in clips.read_text().splitlines()]
+        assert "429 rate limited; retry 1/6 in 0.05 s" in proc.stderr  # the server's Retry-After
         outcomes = {r["outcome"] for r in s.log}
         assert {"429", "500", "slow", "truncated", "missing", "prose"} <= outcomes, outcomes
         faulty = sum(r["outcome"] != "ok" for r in s.log) / len(s.log)
@@ -290,6 +292,18 @@ def test_batch_api_submit_and_collect(clips, tmp_path):
         assert again.returncode == 0 and "already cached" in again.stderr and not again.stdout
     finally:
         s.stop()
+
+
+def test_parameters_reach_the_endpoint_and_the_cache_key(clips, tmp_path, server):
+    cache = tmp_path / "c.sqlite3"
+    args = (clips, "--ids", "P01_01_0", "--temperature", "0.7", "--seed", "3", "--max-tokens", "999")
+    assert prompt(*args, server=server, cache=cache).returncode == 0
+    assert server.log[-1]["params"] == {"model": "gpt-4o", "temperature": 0.7, "seed": 3, "max_tokens": 999}
+    assert prompt(*args, server=server, cache=cache).returncode == 0 and len(server.log) == 1
+    assert prompt(*args, "--sample", "1", server=server, cache=cache).returncode == 0 and len(server.log) == 2
+    assert prompt(*args, "--no-cache", server=server, cache=cache).returncode == 0 and len(server.log) == 3
+    from leap_cli.llm.cache import Cache
+    assert len(Cache(str(cache)).keys()) == 2
 
 
 def test_bad_flags(clips, tmp_path):
