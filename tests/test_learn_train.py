@@ -197,3 +197,17 @@ def test_context_aggregation_uses_a_frozen_program_stage_network(tmp_path, embed
     p.ctx_net = None
     without = list(p(universe[:8]))
     assert with_ctx[0]["verb_scores"] != without[0]["verb_scores"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--backbone", "features"], "--backbone features and --features DIR go together"),
+    (["--stage", "program", "--context", "{ckpt}"], "--stage program trains the network that --context uses"),
+    (["--losses", "T+XX"], "Invalid value for '--losses': unknown XX; use a subset of T, PC, CE"),
+])
+def test_fit_rejects_bad_combinations(tmp_path, args, message):
+    ckpt = tmp_path / "c.pt"
+    ckpt.write_bytes(b"x")
+    recs = write(tmp_path / "r.jsonl", [{"id": "a", "video": "v.mp4", "start": 0, "stop": 1}])
+    res = run_tool("leap-train", "fit", "--programs", recs, "--out", tmp_path / "o",
+                   *[a.format(ckpt=ckpt) for a in args])
+    assert res.returncode == 2 and message in res.stderr

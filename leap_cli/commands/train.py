@@ -8,6 +8,14 @@ from ..options import Tool, ToolGroup, finish, stage_options
 BACKBONES = ("uniformerv2-l14", "uniformerv2-b16", "tiny", "features")
 
 
+def _losses(ctx, param, value):
+    names = tuple(x.strip().upper() for x in value.replace("+", ",").split(",") if x.strip())
+    bad = [x for x in names if x not in ("T", "PC", "CE")]
+    if bad or not names:
+        raise click.BadParameter(f"unknown {', '.join(bad) or 'empty list'}; use a subset of T, PC, CE")
+    return names
+
+
 @click.group(cls=ToolGroup)
 def cli():
     """Train action recognition / anticipation networks with action programs as extra supervision.
@@ -36,7 +44,7 @@ def cli():
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False),
               help="Official UniFormerV2 checkpoint or CLIP visual weights (key report in OUT/pretrained.json).")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled objects in --pretrained (.pyth files).")
-@click.option("--losses", default="T+PC+CE", show_default=True, help="Ablation: any of T, PC, CE joined by +.")
+@click.option("--losses", default="T+PC+CE", show_default=True, callback=_losses, help="Ablation: any of T, PC, CE joined by +.")
 @click.option("--ordered-steps", is_flag=True, help="Ablation: L_T against step t instead of containment.")
 @click.option("--time-embedding/--no-time-embedding", default=True, show_default=True)
 @click.option("--frames", type=int, help="Frames per clip (default: the backbone's).")
@@ -67,6 +75,10 @@ def fit(resume, ordered_steps, **kw):
     """
     from ..learn.train import config_from_options, fit as run_fit
 
+    if (kw["backbone"] == "features") != bool(kw["features"]):
+        raise click.UsageError("--backbone features and --features DIR go together")
+    if kw["stage"] == "program" and kw["context"]:
+        raise click.UsageError("--stage program trains the network that --context uses: not both")
     cfg = config_from_options(containment=not ordered_steps, **kw)
     run_fit(cfg, resume=resume)
 
