@@ -94,6 +94,7 @@ def test_model_frame_path_boxes_thresholds_nms_labels(boxes_video, model_a):
         assert set(f["scores"]) <= {0.95, 0.9}
     # cucumber in all 10 frames, tomato only while the red box is shown (t < 1.2 s: 4 frames)
     assert det["objects"] == ["cucumber", "tomato"]
+    assert det["unmapped"] == 10  # the yellow box in every frame (after NMS: once per frame)
     assert sum("tomato" in f["nouns"] for f in det["frames"]) == 4
 
 
@@ -321,3 +322,29 @@ def test_a_record_without_a_window_is_an_error_record():
     assert proc.returncode == 0
     assert r["error"] == {"stage": "detect",
                           "message": "the record has no numeric start/stop (seconds; leap-clips writes them)"}
+
+
+def test_prefetch_order_errors_and_early_close():
+    from leap_cli.perception.detect_run import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("decoder broke")
+    it = prefetch(failing())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="decoder broke"):
+        next(it)
+
+    closed = []
+
+    def source():
+        try:
+            yield from range(1000)
+        finally:
+            closed.append(True)  # where media.iter_frames kills ffmpeg
+    it = prefetch(source(), depth=2)
+    assert next(it) == 0
+    it.close()
+    assert closed == [True]

@@ -134,9 +134,10 @@ def model_source(model: str, manifest: str | None, fps: float | None, threshold:
     batch = max(batch, det.batch or 1)
 
     def clip(record: dict, require: bool) -> dict:
+        stats = detect.Stats()
         frames = detect.run_detector(det, model_frames(record, det, fps, batch), run,
-                                     window(record)[0], threshold, nms_iou)
-        return value(src, frames)
+                                     window(record)[0], threshold, nms_iou, stats)
+        return {**value(src, frames), "unmapped": stats.unmapped}
     return clip
 
 
