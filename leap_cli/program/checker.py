@@ -20,13 +20,15 @@ class World:
         for o in holding:
             if o and o not in self.hands and len(self.hands) < HANDS:
                 self.hands.append(o)
-        self.facts: dict[tuple, bool] = {}
+        self.facts: dict[tuple, bool] = {}  # (predicate, *objects) -> truth
+        self.about: dict[str, list[tuple]] = {}  # object -> the fact keys that name it
 
     def apply(self, verb: str, objects: list[str]) -> str | None:
         """Run one sub-action; the reason it is invalid here, or None."""
         if self.facts:  # acting on an object may change any fact about it
-            touched = set(objects)
-            self.facts = {k: v for k, v in self.facts.items() if not touched.intersection(k[1:])}
+            for obj in objects:
+                for k in self.about.pop(obj, ()):
+                    self.facts.pop(k, None)
         held = self.hands
         o = objects[0] if objects else None
         if verb == "grasp":
@@ -77,7 +79,11 @@ class World:
             for c in cond[1]:
                 self.assume(c, truth)
         elif head not in ("and", "or", "in_hand"):
-            self.facts[(head, *cond[1])] = truth
+            key = (head, *cond[1])
+            if key not in self.facts:
+                for obj in cond[1]:
+                    self.about.setdefault(obj, []).append(key)
+            self.facts[key] = truth
 
 
 def violation(step: int, verb: str, reason: str) -> dict:

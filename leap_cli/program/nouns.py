@@ -7,6 +7,7 @@ plurals), then a curated table of words LLMs write that EPIC's annotators never 
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from .. import ontology
@@ -40,9 +41,13 @@ NOT_OBJECTS = frozenset({"", "none", "nothing", "object", "objects", "it", "thin
                          "something", "self", "person", "user", "target", "dest", "destination"})
 
 
+_SEPARATORS = re.compile(r"[\s\-]+")
+
+
+@functools.lru_cache(maxsize=8192)
 def clean(raw: str) -> str:
     """The written name, lower case, words joined by "_" (how programs name objects)."""
-    text = re.sub(r"[\s\-]+", "_", str(raw).strip().strip("\"'`").strip().lower())
+    text = _SEPARATORS.sub("_", str(raw).strip().strip("\"'`").strip().lower())
     return text.strip("_.,;")
 
 
@@ -51,16 +56,20 @@ class Nouns:
 
     def __init__(self, embed: bool = False, threshold: float = 0.6):
         self.embed, self.threshold = embed, threshold
-        self.cache: dict[str, tuple[str | None, int | None, str | None]] = {}
+        self.cache: dict[str, tuple[str | None, int | None, str | None, str]] = {}
         self._model = None
         self._table = None
 
     def __call__(self, raw: str) -> tuple[str | None, int | None, str | None]:
         """(noun key or None, noun id or None, a note when the mapping was approximate)."""
-        name = clean(raw)
-        hit = self.cache.get(name)
+        return self.look_up(raw)[:3]
+
+    def look_up(self, raw: str) -> tuple[str | None, int | None, str | None, str]:
+        """As __call__, plus the cleaned name (the name kept when nothing matched)."""
+        hit = self.cache.get(raw)
         if hit is None:
-            hit = self.cache[name] = self._look_up(name)
+            name = clean(raw)
+            hit = self.cache[raw] = (*self._look_up(name), name)
         return hit
 
     def _look_up(self, name: str) -> tuple[str | None, int | None, str | None]:
@@ -102,6 +111,7 @@ class Nouns:
         return c.key, c.id, f"object {name!r} read as {c.key!r} (embedding similarity {float(scores[best]):.2f})"
 
 
+@functools.lru_cache(maxsize=4096)
 def natural(key: str) -> str:
     """A noun key in English word order for sentences: ``board:chopping`` -> ``chopping board``."""
     parts = [p for p in str(key).replace("_", ":").split(":") if p]

@@ -18,7 +18,8 @@ FENCE = re.compile(r"^[ \t]*(```|~~~)")
 HEADER_WORD = re.compile(r"^(if|elif|else|while|for|with|try|except|finally)\b")
 SIMPLE_CALL = re.compile(r"\b([A-Za-z_]\w*)\(([^()\"']*)\)")
 BLOCK_AFTER = re.compile(r"^expected an indented block after .* on line (\d+)")
-MAX_REPAIRS = 40  # syntax repairs per function; past that the function is not recoverable
+MAX_REPAIRS = 40
+BARE_NAME = "program_without_def_line_"  # the stand-in name of a body read without its def line  # syntax repairs per function; past that the function is not recoverable
 
 
 class ProgramError(ClipError):
@@ -33,7 +34,6 @@ class Chunk:
     lines: list[str]
     numbers: list[int]
     notes: list[str] = field(default_factory=list)
-    bare: bool = False  # no def line in the text: the code was wrapped as a function body
 
     @property
     def source(self) -> str:
@@ -242,6 +242,6 @@ def bare_body(text) -> Chunk | None:
     if not code:
         return None
     base = min(_indent(line) for _, line in code)
-    c = Chunk("program", ["def program():"] + ["    " + line[base:] for _, line in code],
-              [code[0][0]] + [n for n, _ in code], notes + ["no def line: the code was read as a function body"], bare=True)
+    c = Chunk(BARE_NAME, [f"def {BARE_NAME}():"] + ["    " + line[base:] for _, line in code],
+              [code[0][0]] + [n for n, _ in code], notes + ["no def line: the code was read as a function body"])
     return c

@@ -14,7 +14,7 @@ import re
 from .. import ontology
 from .checker import check_tokens
 from .nouns import Nouns, clean, natural
-from .parser import Chunk, ProgramError, bare_body, chunks, parse_chunk
+from .parser import BARE_NAME, Chunk, ProgramError, bare_body, chunks, normalise, parse_chunk
 from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID, SUBACTIONS
 
 MAX_STEPS = 9  # the paper's n < 10
@@ -42,6 +42,8 @@ class Reader:
         self.unquoted: set[str] = set()
 
     def where(self, node) -> str:
+        if self.numbers is None:  # the text parsed as it is: its own line numbers
+            return f"line {getattr(node, 'lineno', '?')}"
         i = getattr(node, "lineno", 0) - 1
         return f"line {self.numbers[i]}" if 0 <= i < len(self.numbers) else "line ?"
 
@@ -51,10 +53,11 @@ class Reader:
 
     # objects -----------------------------------------------------------------------------------
     def obj(self, raw: str) -> str | None:
-        name = clean(raw)
+        key, _, approx, name = self.nouns.look_up(raw)
+        if key is not None and approx is None:
+            return key
         if not name:
             return None
-        key, _, approx = self.nouns(name)
         if approx:
             self.note(approx)
         if key is None:
@@ -64,17 +67,29 @@ class Reader:
         return key
 
     def objects(self, call: ast.Call, what: str) -> list[str]:
+        if not call.keywords:  # the usual case: quoted names already looked up
+            out, cache = [], self.nouns.cache
+            for node in call.args:
+                if type(node) is ast.Constant:
+                    hit = cache.get(node.value)
+                    if hit is not None and hit[0] is not None and hit[2] is None:
+                        out.append(hit[0])
+                        continue
+                break
+            else:
+                return out
         out = []
-        for node in [*call.args, *(k.value for k in call.keywords)]:
-            raw = None
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        args = call.args if not call.keywords else [*call.args, *(k.value for k in call.keywords)]
+        for node in args:
+            kind = type(node)
+            if kind is ast.Constant and type(node.value) is str:
                 raw = node.value
-            elif isinstance(node, ast.Name):
+            elif kind is ast.Name:
                 raw = node.id
                 if raw not in self.unquoted:
                     self.unquoted.add(raw)
                     self.note(f"unquoted object name {raw!r} read as a string ({self.where(node)})")
-            elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            elif kind is ast.Attribute and type(node.value) is ast.Name:
                 raw = f"{node.value.id}_{node.attr}"
                 self.note(f"object {_short(node)!r} read as {raw!r} ({self.where(node)})")
             else:
@@ -89,12 +104,15 @@ class Reader:
 
     # conditions --------------------------------------------------------------------------------
     def cond(self, node, depth: int = 0):
+        kind = type(node)
+        if kind is ast.Call:
+            return self.predicate(node)
         if depth > MAX_DEPTH:
             return None
-        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        if kind is ast.UnaryOp and type(node.op) is ast.Not:
             c = self.cond(node.operand, depth + 1)
             return None if c is None else (c[1] if c[0] == "not" else ["not", c])
-        if isinstance(node, ast.BoolOp):
+        if kind is ast.BoolOp:
             parts = []
             for v in node.values:
                 c = self.cond(v, depth + 1)
@@ -104,14 +122,12 @@ class Reader:
                     parts.append(c)
             if not parts:
                 return None
-            return parts[0] if len(parts) == 1 else ["and" if isinstance(node.op, ast.And) else "or", parts]
-        if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.comparators[0], ast.Constant)
-                and isinstance(node.comparators[0].value, bool)):
+            return parts[0] if len(parts) == 1 else ["and" if type(node.op) is ast.And else "or", parts]
+        if (kind is ast.Compare and len(node.ops) == 1 and type(node.comparators[0]) is ast.Constant
+                and type(node.comparators[0].value) is bool):
             c = self.cond(node.left, depth + 1)
             truth = node.comparators[0].value == isinstance(node.ops[0], (ast.Eq, ast.Is))
             return None if c is None else (c if truth else ["not", c])
-        if isinstance(node, ast.Call):
-            return self.predicate(node)
         return None
 
     def predicate(self, call: ast.Call):
@@ -119,22 +135,25 @@ class Reader:
         if name is None:
             return None
         negate = False
-        if name in PREDICATE_ALIASES:
-            (pred, negate), written = PREDICATE_ALIASES[name], name
-            self.note(f"predicate {written!r} read as {'not ' if negate else ''}{pred} ({self.where(call)})")
-            name = pred
-        elif name in SUBACTIONS or ontology.subaction(name):
-            return None
-        elif name not in PREDICATES:
-            self.note(f"unknown predicate {name!r} kept ({self.where(call)})")
+        known = PREDICATES.get(name)
+        if known is None:
+            if name in PREDICATE_ALIASES:
+                pred, negate = PREDICATE_ALIASES[name]
+                self.note(f"predicate {name!r} read as {'not ' if negate else ''}{pred} ({self.where(call)})")
+                name, known = pred, PREDICATES[pred]
+            elif name in SUBACTION_ID or ontology.subaction(name):
+                return None
+            else:
+                self.note(f"unknown predicate {name!r} kept ({self.where(call)})")
         objs = self.objects(call, name)
-        need = PREDICATES[name][0] if name in PREDICATES else min(max(len(objs), 1), 2)
-        if len(objs) < need:
-            self.note(f"{name} needs {need} object(s) ({self.where(call)})")
-            return None
-        if len(objs) > need:
+        need = known[0] if known is not None else min(max(len(objs), 1), 2)
+        if len(objs) != need:
+            if len(objs) < need:
+                self.note(f"{name} needs {need} object(s) ({self.where(call)})")
+                return None
             self.note(f"dropped extra objects of {name} ({self.where(call)})")
-        c = [name, objs[:need]]
+            objs = objs[:need]
+        c = [name, objs]
         return ["not", c] if negate else c
 
     # statements --------------------------------------------------------------------------------
@@ -148,59 +167,62 @@ class Reader:
         return out
 
     def statement(self, node, out: list, depth: int) -> None:
-        if isinstance(node, ast.Expr):
-            if isinstance(node.value, ast.Call):
-                tok = self.subaction(node.value)
+        kind = type(node)
+        if kind is ast.Expr:
+            value = node.value
+            if type(value) is ast.Call:
+                tok = self.subaction(value)
                 if tok is not None:
                     out.append(tok)
-            elif not (isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+            elif not (type(value) is ast.Constant and type(value.value) is str):
                 self.note(f"dropped expression {_short(node)!r} ({self.where(node)})")
-        elif isinstance(node, (ast.If, ast.While)):
-            kind = "if" if isinstance(node, ast.If) else "while"
+        elif kind is ast.If or kind is ast.While:
+            word = "if" if kind is ast.If else "while"
             c = self.cond(node.test)
             body = self.block(node.body, depth + 1)
             if c is None:
-                self.note(f"{kind} condition {_short(node.test)!r} not understood: its block is kept "
+                self.note(f"{word} condition {_short(node.test)!r} not understood: its block is kept "
                           f"without it ({self.where(node)})")
                 out.extend(body)
             elif body:
-                out.append([kind, c, body])
+                out.append([word, c, body])
             if node.orelse:
                 other = self.block(node.orelse, depth + 1)
-                if kind == "while":
+                if word == "while":
                     self.note(f"dropped the else block of a while loop ({self.where(node)})")
                 elif c is None:
                     out.extend(other)
                 elif other:
                     out.append(["if", c[1] if c[0] == "not" else ["not", c], other])
-        elif isinstance(node, ast.Assert):
+        elif kind is ast.Assert:
             c = self.cond(node.test)
             if c is None:
                 self.note(f"dropped assert {_short(node.test)!r}: not a condition ({self.where(node)})")
             else:
                 out.append(["assert", c])
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try)):
-            kind = type(node).__name__.lower().replace("async", "")
-            self.note(f"{kind} block read as its body, once ({self.where(node)})")
+        elif kind in (ast.For, ast.AsyncFor, ast.With, ast.AsyncWith, ast.Try):
+            word = kind.__name__.lower().replace("async", "")
+            self.note(f"{word} block read as its body, once ({self.where(node)})")
             out.extend(self.block(node.body, depth + 1))
             out.extend(self.block(getattr(node, "finalbody", []), depth + 1))
-        elif isinstance(node, (ast.Pass, ast.Break, ast.Continue)) or (
-                isinstance(node, ast.Return) and node.value is None):
+        elif kind in (ast.Pass, ast.Break, ast.Continue) or (kind is ast.Return and node.value is None):
             pass
         else:
-            self.note(f"dropped {type(node).__name__.lower()} statement ({self.where(node)})")
+            self.note(f"dropped {kind.__name__.lower()} statement ({self.where(node)})")
 
     def subaction(self, call: ast.Call):
         name = _callee(call)
         if name is None:
             self.note(f"dropped call {_short(call)!r} ({self.where(call)})")
             return None
-        verb = name if name in SUBACTION_ID else ontology.subaction(name)
-        if verb is None:
-            what = "predicate" if name in PREDICATES or name in PREDICATE_ALIASES else "unknown verb"
-            self.note(f"dropped {what} {name!r} used as a sub-action ({self.where(call)})")
-            return None
-        if verb != name:
+        if name in SUBACTION_ID:
+            verb = name
+        else:
+            verb = ontology.subaction(name)
+            if verb is None:
+                what = "predicate" if name in PREDICATES or name in PREDICATE_ALIASES else "unknown verb"
+                self.note(f"dropped {what} {name!r} used as a sub-action ({self.where(call)})")
+                return None
             self.note(f"verb {name!r} read as {verb} ({self.where(call)})")
         objs = self.objects(call, verb)
         low, high = ARITY[verb]
@@ -215,9 +237,10 @@ class Reader:
 
 def _callee(call: ast.Call) -> str | None:
     f = call.func
-    if isinstance(f, ast.Name):
+    kind = type(f)
+    if kind is ast.Name:
         return f.id
-    if isinstance(f, ast.Attribute):  # robot.grasp(...), actions.grasp(...)
+    if kind is ast.Attribute:  # robot.grasp(...), actions.grasp(...)
         return f.attr
     return None
 
@@ -257,10 +280,18 @@ def cond_text(cond, negate: bool = False) -> str:
     if head in ("and", "or"):
         joiner = " and " if (head == "and") != negate else " or "
         return joiner.join(cond_text(c, negate) for c in cond[1])
-    phrase = PREDICATES[head][1] if head in PREDICATES else (head[3:] if head.startswith("is_") else head).replace("_", " ")
-    objs = [natural(o) for o in cond[1]]
-    text = f"{objs[0]} {'not ' if negate else ''}{phrase}"
-    return text + (f" {objs[1]}" if len(objs) > 1 else "")
+    key = (head, negate, *cond[1])
+    text = _TEXTS.get(key)
+    if text is None:
+        phrase = PREDICATES[head][1] if head in PREDICATES else (head[3:] if head.startswith("is_") else head).replace("_", " ")
+        objs = [natural(o) for o in cond[1]]
+        text = f"{objs[0]} {'not ' if negate else ''}{phrase}" + (f" {objs[1]}" if len(objs) > 1 else "")
+        if len(_TEXTS) < 100_000:  # memo: programs repeat their conditions
+            _TEXTS[key] = text
+    return text
+
+
+_TEXTS: dict[tuple, str] = {}
 
 
 def conjuncts(cond, negate: bool = False) -> list[str]:
@@ -282,10 +313,9 @@ def assemble(name: str, tokens: list, reader: Reader, holding) -> dict:
     if not complete:
         total = len(flatten(tokens, limit=10**6)[0])
         warnings.append(f"kept the first {MAX_STEPS} of {total} sub-actions")
-    steps = []
-    for verb, objs in steps_tok:
-        steps.append({"verb": verb, "verb_id": SUBACTION_ID[verb], "objects": list(objs),
-                      "object_ids": [_noun_id(o) for o in objs]})
+    ids = _ids()
+    steps = [{"verb": verb, "verb_id": SUBACTION_ID[verb], "objects": list(objs),
+              "object_ids": [ids.get(o) for o in objs]} for verb, objs in steps_tok]
     pre, seen = [], set()
     for kw, c in conds:
         for text in conjuncts(c):
@@ -298,7 +328,9 @@ def assemble(name: str, tokens: list, reader: Reader, holding) -> dict:
             if text not in post:
                 post.append(text)
     violations, notes = check_tokens(tokens, holding, limit=MAX_STEPS)
-    warnings += notes + _loop_notes(tokens)
+    warnings += notes
+    if any(kw == "while" for kw, _ in conds):
+        warnings += _loop_notes(tokens)
     return {
         "name": name,
         "tokens": tokens,
@@ -316,10 +348,11 @@ def assemble(name: str, tokens: list, reader: Reader, holding) -> dict:
 _IDS: dict[str, int] = {}
 
 
-def _noun_id(key: str) -> int | None:
+def _ids() -> dict[str, int]:
+    """Noun key -> EPIC-100 noun class id."""
     if not _IDS:
         _IDS.update((c.key, c.id) for c in ontology.nouns())
-    return _IDS.get(key)
+    return _IDS
 
 
 def _objects_in(items) -> set[str]:
@@ -355,15 +388,24 @@ def _loop_notes(tokens) -> list[str]:
 def holding_from_text(source: str, nouns: Nouns = _DEFAULT_NOUNS) -> list[str]:
     """The objects the stub's "Holding X and Y at start." comment names (noun keys)."""
     m = HOLDING.search(source)
-    if not m or m.group(1).strip().lower() == "nothing":
+    if not m:
         return []
-    out = []
-    for raw in re.split(r"\s*(?:,|\band\b)\s*", m.group(1).strip()):
-        name = clean(raw)
-        if name:
-            key = nouns(name)[0]
-            out.append(key or name)
-    return out
+    said = m.group(1).strip()
+    out = _HELD.get((said, nouns.embed))
+    if out is None:
+        out = []
+        for raw in _AND.split(said):
+            name = clean(raw)
+            if name and name != "nothing":
+                key = nouns(name)[0]
+                out.append(key or name)
+        if len(_HELD) < 10_000:
+            _HELD[(said, nouns.embed)] = out
+    return list(out)
+
+
+_AND = re.compile(r"\s*(?:,|\band\b)\s*")
+_HELD: dict[tuple, list[str]] = {}
 
 
 def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list[str]]:
@@ -387,6 +429,34 @@ def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list
     return None, []
 
 
+def _as_is(text: str, function: str | None):
+    """Fast path: the text is plain Python whose top level is only functions (and imports).
+
+    Returns (FunctionDef, notes, source for the holding comment) or None (use the repairs).
+    """
+    if "```" in text or "~~~" in text:
+        return None
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    defs = []
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            defs.append(node)
+        elif not isinstance(node, (ast.Import, ast.ImportFrom)) and not (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+                and isinstance(node.value.value, str)):
+            return None  # statements outside functions: the line-based reader reports them
+    node, notes = select(defs, function)
+    if node is None:
+        return None
+    if len(defs) == 1:
+        return node, notes, text
+    lines = text.split("\n")
+    return node, notes, "\n".join(lines[node.lineno - 1:node.end_lineno])
+
+
 def parse_program(text, function: str | None = None, holding=None, nouns: Nouns | None = None) -> dict:
     """Generated text -> the `program` record value (see the module docstring).
 
@@ -395,6 +465,26 @@ def parse_program(text, function: str | None = None, holding=None, nouns: Nouns 
     Raises ProgramError when nothing is recoverable.
     """
     nouns = nouns or _DEFAULT_NOUNS
+    text = normalise(text)
+    fast = _as_is(text, function)
+    if fast is not None:
+        tree, notes, source = fast
+        reader = Reader(nouns, None)
+        reader.notes = list(notes)
+        name = tree.name
+    else:
+        tree, reader, source = _repaired(text, function, nouns)
+        name = (function or "program") if tree.name == BARE_NAME else tree.name
+    tokens = reader.block(tree.body)
+    if holding is None:
+        holding = holding_from_text(source, nouns)
+    else:
+        holding = [reader.obj(h) for h in holding if h]
+    return assemble(name, tokens, reader, holding)
+
+
+def _repaired(text: str, function: str | None, nouns: Nouns):
+    """Slow path: split into functions by lines, repair each until ast reads it."""
     found, notes = chunks(text)
     chunk, chosen = select(found, function)
     if chunk is None:
@@ -411,9 +501,4 @@ def parse_program(text, function: str | None = None, holding=None, nouns: Nouns 
                            + (f" ({chunk.notes[-1]})" if chunk.notes else ""))
     reader = Reader(nouns, chunk.numbers)
     reader.notes = notes + chosen + chunk.notes
-    tokens = reader.block(tree.body)
-    if holding is None:
-        holding = holding_from_text(chunk.source, nouns)
-    else:
-        holding = [reader.obj(h) for h in holding if h]
-    return assemble((function or "program") if chunk.bare else tree.name, tokens, reader, holding)
+    return tree, reader, chunk.source
