@@ -146,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
             if fault == "429":
                 return self._send(429, {"error": {"message": "rate limited", "type": "requests"}},
                                   {"Retry-After": s.retry_after})
+            if fault == "401":
+                return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "auth"}})
             if fault == "500":
                 return self._send(500, {"error": {"message": "server error", "type": "server"}})
             if fault == "slow":

@@ -306,6 +306,35 @@ def test_parameters_reach_the_endpoint_and_the_cache_key(clips, tmp_path, server
     assert len(Cache(str(cache)).keys()) == 2
 
 
+def test_refused_key_stops_the_run(clips, tmp_path):
+    s = Server(fault_rate=1.0, faults=("401",)).start()
+    try:
+        proc = prompt(clips, server=s, cache=tmp_path / "c.sqlite3")
+        assert proc.returncode == 1 and len(s.log) <= 4  # no retries, no 50 error records
+        assert proc.stderr.rstrip().endswith(
+            f"Error: FatalBackendError: 401 from 127.0.0.1:{s.server_address[1]}: the key was refused (check OPENAI_API_KEY)")
+        assert "Traceback" not in proc.stderr and KEY not in proc.stderr
+    finally:
+        s.stop()
+
+
+def test_ctrl_c_ends_at_once_with_130(clips, tmp_path):
+    s = Server(latency=20).start()
+    try:
+        p = subprocess.Popen([tool("leap-prompt"), str(clips), "--base-url", s.url, "-m", "gpt-4o"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, "OPENAI_API_KEY": KEY, "LEAP_CACHE": str(tmp_path / "c.sqlite3")})
+        deadline = time.time() + 30
+        while not s.log and time.time() < deadline:
+            time.sleep(0.02)
+        t0 = time.time()
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=15)
+        assert p.returncode == 130 and time.time() - t0 < 5 and "Traceback" not in err
+    finally:
+        s.stop()
+
+
 def test_bad_flags(clips, tmp_path):
     proc = prompt("--batch", "collect", cache=tmp_path / "c.sqlite3", key=None)
     assert proc.returncode == 2 and "Error: --batch needs a remote model (OPENAI_API_KEY or --base-url)" in proc.stderr

@@ -9,7 +9,8 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import queue
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
@@ -188,9 +189,9 @@ class Prompter:
         """One result per record, in input order; at most 2 * jobs groups held at once."""
         groups = self.groups(records)
         window = max(1, 2 * self.jobs)
-        pool = ThreadPoolExecutor(max_workers=max(1, self.jobs))
+        pool = _DaemonPool(max(1, self.jobs))
+        pending: collections.deque = collections.deque()
         try:
-            pending: collections.deque = collections.deque()
             while True:
                 while len(pending) < window:
                     group = next(groups, None)
@@ -201,8 +202,9 @@ class Prompter:
                     return
                 yield from pending.popleft().result()
         finally:
-            # Ctrl-C, a broken pipe or a fatal error: start nothing new, leave without waiting.
-            pool.shutdown(wait=False, cancel_futures=True)
+            for future in pending:  # stopped early: queries not yet started are not sent
+                future.cancel()
+            pool.close()
 
     def queries(self, records: Iterator[dict]) -> Iterator[q.Query]:
         """The first query of each group (for --dry-run and the Batch API)."""
@@ -210,3 +212,37 @@ class Prompter:
             query = self.keyed(q.build(stubs_for(group), 0, self.echo))
             query.extra["echo"] = self.echo
             yield query
+
+
+class _DaemonPool:
+    """Worker threads that never hold up the exit: after Ctrl-C, a broken pipe or a fatal error
+    the process ends at once instead of waiting for queries in flight (ThreadPoolExecutor's
+    threads are joined at exit). Unstarted work is dropped; nothing half-done is cached."""
+
+    def __init__(self, n: int):
+        self.tasks: queue.SimpleQueue = queue.SimpleQueue()
+        for _ in range(n):
+            threading.Thread(target=self._work, daemon=True).start()
+        self.n = n
+
+    def _work(self) -> None:
+        while True:
+            item = self.tasks.get()
+            if item is None:
+                return
+            future, fn, args = item
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(fn(*args))
+            except BaseException as e:  # noqa: BLE001 - handed to the reader of the future
+                future.set_exception(e)
+
+    def submit(self, fn, *args) -> Future:
+        future: Future = Future()
+        self.tasks.put((future, fn, args))
+        return future
+
+    def close(self) -> None:
+        for _ in range(self.n):
+            self.tasks.put(None)
