@@ -230,6 +230,13 @@ def test_each_video_is_parsed_once(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert len(records(result.stdout)) == 10
     assert [p.rsplit("/", 1)[1] for p in calls] == ["P01_01.json", "P01_101.json"]
+    assert "not grouped" not in result.stderr
+    # interleaved videos still work; each file is re-read, and stderr says why, once
+    calls.clear()
+    mixed = [clip("a", 1, 2), clip("b", 1, 2, video="P01_101"), clip("c", 1, 2, video="P01_02")] * 2
+    result = CliRunner().invoke(slam_cmd.cli, ["--fields", str(d)], input="".join(json.dumps(c) + "\n" for c in mixed))
+    assert [r["slam"].get("missing", "") == "" for r in records(result.stdout)] == [True, True, False] * 2
+    assert len(calls) == 4 and result.stderr.count("P01_01.json read again: the input is not grouped by video") == 1
 
 
 # --- generic pose files ---

@@ -9,7 +9,7 @@ import click
 from ..options import Tool, finish, require_option, stage_options
 from ..perception import slam
 from ..records import ClipError, missing, source
-from ..stream import run
+from ..stream import log, run
 
 
 def clip_window(record: dict) -> tuple[float, float]:
@@ -32,17 +32,26 @@ def fields_file(directory: str, video_id: str) -> str | None:
     return None
 
 
-def fields_loader(directory: str, fps: float | None):
+def fields_loader(directory: str, fps: float | None, warn=lambda message: None):
     """video_id -> Trajectory | missing reason | ClipError; one parse per video, the last two kept.
 
     Records arrive grouped by video, so a two-entry cache parses each file once while memory
-    stays at two videos' poses (a few MB each) however long the input.
+    stays at two videos' poses (a few MB each) however long the input. Input that is not
+    grouped still works, re-reading files; ``warn`` says so, once.
     """
+    parsed: set[str] = set()
+    warned = []
+
     @functools.lru_cache(maxsize=2)
     def load(video_id: str):
         path = fields_file(directory, video_id)
         if path is None:
             return f"no EPIC Fields file for {video_id} in {directory}"
+        if video_id in parsed and not warned:
+            warned.append(video_id)
+            warn(f"{video_id}.json read again: the input is not grouped by video "
+                 "(sorting it by video_id makes leap-slam read each file once)")
+        parsed.add(video_id)
         rate = fps or slam.epic_fps(video_id)
         if rate is None:
             return ClipError(f"cannot tell the frame rate of {video_id} (not an EPIC PXX_YY id): give --fps")
@@ -100,7 +109,7 @@ def cli(opts, require, fields, poses, fps, on_speed, off_speed, min_duration, mi
     if off_speed > on_speed:
         raise click.UsageError("--off-speed must not exceed --on-speed")
     params = slam.WalkParams(on=on_speed, off=off_speed, min_duration=min_duration, min_travel=min_travel)
-    load = fields_loader(fields, fps) if fields else poses_loader(poses)
+    load = fields_loader(fields, fps, lambda m: log(opts, f"{opts.tool}: {m}")) if fields else poses_loader(poses)
 
     kind, given = ("fields", fields) if fields else ("poses", poses)
 
