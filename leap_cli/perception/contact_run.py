@@ -47,10 +47,11 @@ def value(record: dict, src: dict, frames: list[contact.ContactFrame], dense: bo
     if not frames:
         return {"source": src, **records.missing(empty_reason, require, events=[], frames=[],
                                                  holding_at_start={"left": None, "right": None})}
-    unnamed = 0
     det = record.get("detect") or {}
     if dense:
-        frames, unnamed = contact.name_objects(frames, det.get("frames") or [], s.min_iou)
+        frames, _ = contact.name_objects(frames, det.get("frames") or [], s.min_iou)
+    # hand-frames in contact with an object whose noun no source gave (reported, not guessed)
+    unnamed = sum(1 for f in frames for h in f.hands if h.holding and h.object is None)
     start, events = contact.events(frames, s.min_duration, dense=dense)
     return {"source": src, "holding_at_start": start,
             "events": [{"t": e.t, "hand": e.hand, "kind": e.kind, "object": e.object} for e in events],
