@@ -137,13 +137,21 @@ def weights(path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)["model"]
 
 
-def test_resume_gives_the_same_final_weights(tmp_path, embed_cache):
-    from leap_cli.learn.train import fit
-    feats, recs = feature_records(tmp_path)
-    fit(features_cfg(feats, recs, tmp_path / "full", embed_cache))
-    fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache, stop_after=2))       # "interrupted" after 2
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["epoch"] == 1
-    fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache), resume=True)
+def test_resume_gives_the_same_final_weights(videos, tmp_path, embed_cache):
+    # video clips with random TSN offsets and random crops, 2 persistent decoding workers
+    from leap_cli.learn.train import config_from_options, fit
+    _, train, _ = videos
+    recs = write(tmp_path / "train.jsonl", train[:12])
+
+    def cfg(out, **kw):
+        return config_from_options(programs=[recs], out=str(tmp_path / out), backbone="tiny", head_hidden=16,
+                                   epochs=3, batch_size=4, lr=2e-3, warmup=0.5, workers=2,
+                                   embed_cache=embed_cache, **kw)
+
+    fit(cfg("full"))
+    fit(cfg("cut", stop_after=1))                                   # "interrupted" after epoch 0
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["epoch"] == 0
+    fit(cfg("cut"), resume=True)
     a, b = weights(tmp_path / "full" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
     full = (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()

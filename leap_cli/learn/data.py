@@ -212,25 +212,27 @@ class ClipDataset(torch.utils.data.Dataset):
     def __len__(self):
         return len(self.records)
 
-    def _rng(self, i: int, k: int = 0):
+    def _rng(self, i: int, epoch: int, k: int = 0):
         # augmentation depends on (seed, epoch, clip, window) only: any worker count, exact resume
-        return np.random.default_rng([self.seed, self.epoch, i, k]) if self.train else None
+        return np.random.default_rng([self.seed, epoch, i, k]) if self.train else None
 
     def _input(self, rec: dict, window, rng, neighbour_id: str | None = None):
         if self.cfg.features:
             return load_features(self.cfg.features, neighbour_id or rec["id"])
         return load_frames(rec["video"], window, self.cfg, rng)
 
-    def __getitem__(self, i: int) -> dict:
+    def __getitem__(self, key) -> dict:
+        # key: an index, or (index, epoch) from EpochSampler (persistent workers never see set_epoch)
+        i, epoch = key if isinstance(key, tuple) else (key, self.epoch)
         rec = self.records[i]
         item = targets(rec, self.embeddings, self.embed_dim, self.cfg.max_steps) if self.labels else {}
         item["index"] = np.int64(i)
-        item["input"] = self._input(rec, None if self.cfg.features else main_window(rec, self.cfg), self._rng(i))
+        item["input"] = self._input(rec, None if self.cfg.features else main_window(rec, self.cfg), self._rng(i, epoch))
         if self.cfg.context:
-            item["context"], item["context_mask"] = self._context(i, item["input"])
+            item["context"], item["context_mask"] = self._context(i, epoch, item["input"])
         return {k: torch.as_tensor(v) for k, v in item.items()}
 
-    def _context(self, i: int, like: np.ndarray):
+    def _context(self, i: int, epoch: int, like: np.ndarray):
         rec = self.records[i]
         parts, mask = [], []
         if self.cfg.features:
@@ -241,6 +243,20 @@ class ClipDataset(torch.utils.data.Dataset):
                 mask.append(ok)
         else:
             for k, w in enumerate(context_windows(self.records, self.order, i, self.cfg), 1):
-                parts.append(load_frames(rec["video"], w, self.cfg, self._rng(i, k)) if w else np.zeros_like(like))
+                parts.append(load_frames(rec["video"], w, self.cfg, self._rng(i, epoch, k)) if w else np.zeros_like(like))
                 mask.append(w is not None)
         return np.stack(parts), np.asarray(mask)
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """Yields (index, epoch) from a DistributedSampler so workers can stay alive across epochs."""
+
+    def __init__(self, sampler):
+        self.sampler = sampler
+
+    def __iter__(self):
+        epoch = self.sampler.epoch
+        return ((i, epoch) for i in self.sampler)
+
+    def __len__(self):
+        return len(self.sampler)

@@ -252,10 +252,12 @@ def _loader(ds, cfg: TrainConfig, d: Dist):
     so 1 process with batch B sees the same global batches as W processes with B / W each."""
     from torch.utils.data import DataLoader, DistributedSampler
 
+    from leap_cli.learn.data import EpochSampler
+
     sampler = DistributedSampler(ds, d.world, d.rank, shuffle=True, seed=cfg.seed, drop_last=True)
-    return DataLoader(ds, batch_size=max(1, cfg.batch_size // d.world), sampler=sampler,
+    return DataLoader(ds, batch_size=max(1, cfg.batch_size // d.world), sampler=EpochSampler(sampler),
                       num_workers=cfg.workers, pin_memory=d.device.type == "cuda", drop_last=True,
-                      persistent_workers=False, prefetch_factor=4 if cfg.workers > 0 else None), sampler
+                      persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None), sampler
 
 
 def feature_dim(cfg: TrainConfig, records: list[dict]) -> int:
@@ -356,13 +358,14 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     metrics = {}
     end_epoch = cfg.epochs if not cfg.stop_after else min(cfg.epochs, start_epoch + cfg.stop_after)
     for epoch in range(start_epoch, end_epoch):
-        # randomness of this epoch depends on (seed, epoch, rank) only -> exact resume
-        _seed_all(cfg.seed + 1000 * epoch + d.rank)
         train_ds.set_epoch(epoch)
         sampler.set_epoch(epoch)
+        batches = iter(loader)  # (re)starting workers may draw from the global RNG: seed after it
+        # randomness of this epoch depends on (seed, epoch, rank) only -> exact resume
+        _seed_all(cfg.seed + 1000 * epoch + d.rank)
         model.train()
         t0, seen, sums = time.time(), 0, {}
-        for batch in _progress(loader, d, epoch):
+        for batch in _progress(batches, d, epoch, len(loader)):
             batch = {k: v.to(d.device, non_blocking=True) for k, v in batch.items()}
             with autocast(d.device, cfg.amp):
                 ctx = None
@@ -405,12 +408,12 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     return metrics
 
 
-def _progress(loader, d: Dist, epoch: int):
+def _progress(batches, d: Dist, epoch: int, total: int):
     if not d.main or not sys.stderr.isatty():
-        return loader
+        return batches
     from tqdm import tqdm
 
-    return tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False, file=sys.stderr)
+    return tqdm(batches, total=total, desc=f"epoch {epoch}", unit="batch", leave=False, file=sys.stderr)
 
 
 # ---------------------------------------------------------------- evaluation and prediction
