@@ -5,7 +5,6 @@ import csv
 import json
 import pickle
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
