@@ -39,6 +39,8 @@ def session(path: str):
     ort = runtime()
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings from the runtime would go to stderr for every clip
+    # Busy-waiting worker threads steal the core that decoding and feature code need between calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(path, sess_options=options, providers=providers())
     except Exception as e:  # noqa: BLE001 - onnxruntime raises its own exception types
