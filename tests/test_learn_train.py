@@ -219,3 +219,17 @@ def test_fit_rejects_bad_combinations(tmp_path, args, message):
     res = run_tool("leap-train", "fit", "--programs", recs, "--out", tmp_path / "o",
                    *[a.format(ckpt=ckpt) for a in args])
     assert res.returncode == 2 and message in res.stderr
+
+
+def test_video_context_aggregation_through_the_cli(videos, embed_cache, tmp_path):
+    _, train, _ = videos
+    tr = write(tmp_path / "train.jsonl", train[:6])  # one video: every clip has neighbours
+    base = ["--programs", tr, "--epochs", "1", "--batch-size", "3", "--workers", "0", "--embed-cache", embed_cache]
+    res = run_tool("leap-train", "fit", *base, "--stage", "program", "--out", tmp_path / "prog")
+    assert res.returncode == 0, res.stderr
+    res = run_tool("leap-train", "fit", *base, "--context", tmp_path / "prog" / "last.pt", "--out", tmp_path / "full")
+    assert res.returncode == 0, res.stderr
+    res = run_tool("leap-train", "predict", "--checkpoint", tmp_path / "full" / "last.pt", tr, "--workers", "1")
+    assert res.returncode == 0, res.stderr
+    assert [p["id"] for p in records(res.stdout)] == [r["id"] for r in train[:6]]
+    assert not any("error" in p for p in records(res.stdout))
