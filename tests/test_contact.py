@@ -105,6 +105,15 @@ def test_real_frame_matched_as_the_official_rule():
     assert hoa.match(frame, 0.999, 0.5).hands == ()  # both hands score under 0.999: dropped
 
 
+def test_a_corrupt_pickle_is_an_error_record(tmp_path):
+    (tmp_path / "P04_02.pkl").write_bytes(b"\x80\x04garbage")
+    line = json.dumps({"schema": 1, "id": "P04_02_3", "video_id": "P04_02", "start": 1.0, "stop": 2.0})
+    proc = run_tool("leap-contact", "--hoa", tmp_path, input=line + "\n")
+    (r,) = records(proc.stdout)
+    assert proc.returncode == 0 and r["error"]["stage"] == "contact"
+    assert r["error"]["message"].startswith(f"{tmp_path / 'P04_02.pkl'}: not a hand-object detections pickle (")
+
+
 def test_pickle_with_code_is_refused():
     class Evil:
         def __reduce__(self):

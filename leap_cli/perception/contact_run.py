@@ -1,7 +1,7 @@
 """leap-contact's clip runners: files, ffmpeg and onnxruntime around contact.py's pure logic.
 
 Each source gives the clip's ContactFrames (clip-relative times) and whether they are dense;
-``Contact.value`` names the contacted objects with leap-detect's boxes, makes the events and
+``value`` names the contacted objects with leap-detect's boxes, makes the events and
 the record's ``contact`` value.
 """
 from __future__ import annotations
