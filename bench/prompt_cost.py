@@ -13,8 +13,6 @@ cost per clip; target: at most half of the paper's per-clip cost.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import subprocess
 import sys

@@ -14,7 +14,7 @@ import pytest
 from conftest import EPIC_SAMPLE, records, run_tool, tool
 from leap_cli import records as rec_mod
 from leap_cli.program import parse_program
-from prompt_server import Server, stubs_in
+from prompt_server import Server
 
 KEY = "sk-test-NEVER-WRITE-THIS-4f1c"
 

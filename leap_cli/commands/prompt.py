@@ -54,7 +54,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     params = {k: kw.pop(k) for k in ("temperature", "max_tokens", "seed", "retries", "backoff", "timeout")}
     backend = llm.choose_backend(model, base_url, note, say, **params)
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
-                          max_cost=max_cost, log=say, **kw)
+                          max_cost=max_cost, **kw)
     if batch_action and (not backend.cacheable or p.cache is None):
         raise click.UsageError("--batch needs a remote model (OPENAI_API_KEY or --base-url) and the cache")
     if batch_action == "collect":

@@ -29,14 +29,14 @@ def choose_backend(model: str | None, base_url: str | None, note: Callable[[str]
 
 
 def make_prompter(backend, *, cache_path: str | None, no_cache: bool, prices: str | None,
-                  max_cost: float | None, log: Callable[[str], None], **kw) -> Prompter:
+                  max_cost: float | None, **kw) -> Prompter:
     from . import query
 
     cache = None
     if not no_cache and backend.cacheable:
         cache = Cache(cache_path or default_path())
     return Prompter(backend, load_prices(prices), cache, ledger=Ledger(max_cost=max_cost),
-                    library=query.library_hash(), log=log, **kw)
+                    library=query.library_hash(), **kw)
 
 
 def dry_run(prompter: Prompter, records) -> Iterator[str]:

@@ -12,7 +12,7 @@ import time
 import queue
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Iterator
 
 from ..records import ClipError, source
 from . import query as q
@@ -78,7 +78,6 @@ class Prompter:
     ledger: Ledger = field(default_factory=Ledger)
     library: str = ""
     positions: collections.deque | None = None  # see groups()
-    log: Callable[[str], None] = field(default=lambda message: None)
 
     # ----- one query -------------------------------------------------------------------------
     def keyed(self, query: q.Query) -> q.Query:
