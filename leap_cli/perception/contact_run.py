@@ -90,6 +90,9 @@ def hoa_source(root: str, s: Settings):
         for n in numbers:
             if n - 1 < len(messages):  # list index i is frame i + 1
                 _, fr = hoa.parse_detections(messages[n - 1])
+                if fr.frame not in (0, n):  # an empty message has frame 0
+                    raise records.ClipError(f"{path}: list index {n - 1} holds frame {fr.frame}, "
+                                            f"expected {n} (index i = frame i + 1)")
                 fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
                 frames.append(contact.from_hoa(fr, round(n / efps - detect_run.window(record)[0], 4)))
         return value(record, src, frames, True, s, require,
