@@ -168,11 +168,12 @@ def test_hoa_pickles_through_the_cli(tmp_path):
     assert first["hands"][1]["object_box"] == pytest.approx(obj1, abs=1e-4)
     assert c["source"]["hoa"].endswith("P01/P01_09.pkl") and c["source"]["names"] == "leap-detect"
     assert missing["contact"]["missing"].startswith("no hand-object detections P02_01.pkl under")
-    # a pickle whose list is shifted by one frame is refused, not read one frame off
+    # a pickle whose list is shifted by one frame is refused, not read one frame off (frame
+    # 13380 reads the empty message before the first one; 13386, 10 fps later, gives it away)
     (tmp_path / "P01" / "P01_09.pkl").write_bytes(pickle.dumps([b""] + msgs, protocol=4))
     proc = run_tool("leap-contact", "--hoa", tmp_path, input=json.dumps(clip) + "\n")
     assert records(proc.stdout)[0]["error"]["message"] == (
-        f"{tmp_path / 'P01' / 'P01_09.pkl'}: list index 13379 holds frame 13379, expected 13380 (index i = frame i + 1)")
+        f"{tmp_path / 'P01' / 'P01_09.pkl'}: list index 13385 holds frame 13385, expected 13386 (index i = frame i + 1)")
     (tmp_path / "P01" / "P01_09.pkl").write_bytes(pickle.dumps(msgs, protocol=4))
     # at 10 fps (every 6th frame) the release is seen at frame 13446
     proc = run_tool("leap-contact", "--hoa", tmp_path, input=json.dumps(clip) + "\n")
