@@ -5,6 +5,7 @@ import csv
 import json
 import pickle
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -341,3 +342,14 @@ def test_onnx_hand_object_model_on_a_generated_video(tmp_path):
     first = c["frames"][0]["hands"][0]
     assert first["box"] == pytest.approx([HAND_BOX[0] / 160, HAND_BOX[1] / 120, HAND_BOX[2] / 160, HAND_BOX[3] / 120], abs=1e-4)
     assert first["object_box"] == pytest.approx(yellow, abs=1e-4) and first["state"] == "P"
+
+
+def test_hand_object_manifest_describes_the_contract():
+    from leap_cli.perception import detect
+
+    path = Path(__file__).resolve().parent.parent / "models" / "hand-object-detector" / "manifest.json"
+    m = json.loads(path.read_text())
+    fields = detect.input_fields(m["input"])
+    assert (fields["color"], fields["scale"], fields["mean"]) == ("BGR", 1.0, (102.9801, 115.9465, 122.7717))
+    assert {m["output"]["hand_dets"], m["output"]["obj_dets"]} == {"hand_dets", "obj_dets"}
+    assert m["output"]["normalized"] is False
