@@ -136,7 +136,8 @@ def test_clip_weights_load_with_inflation_and_a_key_report(tmp_path):
     clip = {"visual.conv1.weight": torch.randn(32, 3, 8, 8), "visual.class_embedding": torch.randn(32),
             "visual.positional_embedding": torch.randn(17, 32), "visual.ln_post.weight": torch.ones(32),
             "visual.proj": torch.randn(32, 16), "token_embedding.weight": torch.randn(10, 8),
-            "transformer.resblocks.0.ln_1.weight": torch.ones(8)}  # text tower: ignored
+            "positional_embedding": torch.randn(77, 8),  # text tower from here on: ignored
+            "transformer.resblocks.0.ln_1.weight": torch.ones(8)}
     for k, v in ours.items():
         if k.startswith("backbone.transformer.resblocks."):
             clip["visual." + k[len("backbone."):]] = torch.randn_like(v)
@@ -146,6 +147,7 @@ def test_clip_weights_load_with_inflation_and_a_key_report(tmp_path):
     assert report["format"] == "clip"
     assert report["inflated"] == ["backbone.conv1.weight"]
     assert sorted(report["unexpected"]) == ["backbone.ln_post.weight", "backbone.proj"]
+    assert report["shape_mismatch"] == [] and report["ignored_text_tower"] == 3
     assert "backbone.transformer.dec.0.attn.in_proj_weight" in report["missing"]
     assert "backbone.time_embedding" in report["missing"] and "head.gru.weight_ih_l0" in report["missing"]
     assert torch.equal(m.backbone.conv1.weight[:, :, 0], clip["visual.conv1.weight"])  # T=1 kernel: centre

@@ -130,15 +130,14 @@ def convert_checkpoint(state: dict, model: LeapNet) -> tuple[dict, dict]:
     report = {"format": "uniformerv2" if any(k.startswith("backbone.") for k in state) else "clip",
               "inflated": [], "shape_mismatch": [], "unexpected": []}
     mapped = {}
+    full_clip = report["format"] == "clip" and any(k.startswith("visual.") for k in state)
+    if full_clip:
+        report["ignored_text_tower"] = sum(1 for k in state if not k.startswith("visual."))
     for key, value in state.items():
         if report["format"] == "clip":
-            if key.startswith("visual."):
-                key = key[len("visual."):]
-            elif any(key.startswith(p) for p in ("transformer.", "token_embedding", "ln_final",
-                                                  "text_projection", "logit_scale")) and \
-                    "visual.conv1.weight" in state:
-                continue  # CLIP's text tower
-            key = "backbone." + key
+            if full_clip and not key.startswith("visual."):
+                continue  # the whole CLIP model: its text tower is not ours
+            key = "backbone." + key.removeprefix("visual.")
         if key not in ours:
             report["unexpected"].append(key)
             continue
