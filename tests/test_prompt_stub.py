@@ -103,11 +103,13 @@ def test_split_responses_by_function_name():
             "```\nThat is all.\n"
             "def open_door(start_t=0, stop_t=3.00):\n    # 1: truncat")
     parts = query.split(text)
-    assert list(parts) == ["take_cup", "wash_pan", "open_door"]
+    assert list(parts) == ["take_cup", "wash_pan"]  # the code inside the fences
     assert parts["take_cup"] == ('def take_cup(start_t=0, stop_t=1.00):\n    # 1: get it\n    grasp("cup")\n\n'
                                  '    # 2: done\n    release("cup")\n')
     assert query.parses(parts["take_cup"]) and query.parses(parts["wash_pan"])
-    assert not query.parses(parts["open_door"])  # comments only: asked again
+    parts = query.split("Here:\n" + text.split("```python\n")[1].replace("```", ""))
+    assert list(parts) == ["take_cup", "wash_pan", "open_door"]
+    assert not query.parses(parts["open_door"])  # a truncated stub, comments only: asked again
 
 
 def test_prices_cost_prefix_override_and_batch(tmp_path):

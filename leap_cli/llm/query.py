@@ -7,7 +7,6 @@ prefix across queries.
 from __future__ import annotations
 
 import ast
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -68,37 +67,10 @@ def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False) -> Query:
                  list(stubs), follow_up)
 
 
-_DEF = re.compile(r"^([ \t]*)def[ \t]+([A-Za-z_][A-Za-z0-9_]*)[ \t]*\(", re.M)
-
-
 def split(response: str) -> dict[str, str]:
-    """name -> source of each top-level function in a response (fences and prose ignored).
-
-    A function runs from its ``def`` line to the next line at or left of the ``def``'s own
-    indentation that is not a comment (another def, a fence, prose). A name seen twice keeps
-    its first complete version.
-    """
-    text = response.replace("\r\n", "\n").expandtabs(4)
-    lines = text.split("\n")
-    starts = [(text.count("\n", 0, m.start()), len(m.group(1)), m.group(2)) for m in _DEF.finditer(text)]
-    out: dict[str, str] = {}
-    for i, (line_no, indent, name) in enumerate(starts):
-        end = len(lines)
-        for j in range(line_no + 1, len(lines)):
-            line = lines[j]
-            stripped = line.strip()
-            if not stripped:
-                continue
-            if len(line) - len(line.lstrip()) <= indent and not stripped.startswith("#"):
-                end = j
-                break
-        body = lines[line_no:end]
-        while body and not body[-1].strip():
-            body.pop()
-        source = "\n".join(s[indent:] if s[:indent].strip() == "" else s.lstrip() for s in body) + "\n"
-        if name not in out or (not parses(out[name]) and parses(source)):
-            out[name] = source
-    return out
+    """name -> source of each function in a response: the program language's own splitter, so
+    that leap-prompt and leap-parse agree on where a function ends (fences, prose, tabs)."""
+    return _program().split_functions(response)
 
 
 def parses(source: str | None) -> bool:
