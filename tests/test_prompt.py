@@ -312,6 +312,9 @@ def test_bad_flags(clips, tmp_path):
     assert proc.returncode == 2 and "Error: --batch collect needs ID: leap-prompt --batch collect ID [FILE]..." in proc.stderr
     proc = prompt("--batch-size", "0", clips, cache=tmp_path / "c.sqlite3", key=None)
     assert proc.returncode == 2
+    proc = prompt("-m", "gpt-4o", clips, cache=tmp_path / "c.sqlite3", key=None)
+    assert proc.returncode == 1 and proc.stderr == ("Error: FatalBackendError: no OPENAI_API_KEY in the environment "
+                                                    "(set it, or use --base-url for a local server, or -m rules)\n")
 
 
 def test_unpriced_model_and_bad_lines(clips, tmp_path, server):
