@@ -233,3 +233,19 @@ def test_video_context_aggregation_through_the_cli(videos, embed_cache, tmp_path
     assert res.returncode == 0, res.stderr
     assert [p["id"] for p in records(res.stdout)] == [r["id"] for r in train[:6]]
     assert not any("error" in p for p in records(res.stdout))
+
+
+def test_fit_reports_unusable_records_and_trains_on_the_rest(videos, embed_cache, tmp_path):
+    _, train, _ = videos
+    bad_verb = {**train[1], "id": "bad_verb", "program": {"steps": [{"verb_id": 12, "object_ids": [1]}]}}
+    no_video = {**train[2], "id": "no_video", "video": str(tmp_path / "gone.mp4")}
+    path = tmp_path / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [train[0], bad_verb, no_video]) + "{oops\n"
+                    + json.dumps(train[3]) + "\n")
+    res = run_tool("leap-train", "fit", "--programs", path, "--epochs", "1", "--batch-size", "2", "--workers", "0",
+                   "--losses", "CE", "--out", tmp_path / "o")
+    assert res.returncode == 0, res.stderr
+    assert f"leap-train: skipped {path}:4: not JSON" in res.stderr
+    assert "leap-train: skipped bad_verb: bad_verb: sub-action verb_id 12 outside 0..7" in res.stderr
+    assert f"leap-train: skipped no_video: {tmp_path / 'gone.mp4'}: no such file" in res.stderr
+    assert json.loads((tmp_path / "o" / "metrics.jsonl").read_text())["step"] == 1  # 2 clips, batch 2

@@ -276,7 +276,9 @@ def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]
     for rec in records:
         try:
             if "start" not in rec or "stop" not in rec or (not cfg.features and not rec.get("video")):
-                raise ClipError(f"{rec['id']}: needs start, stop and video (or --features)")
+                raise ClipError("needs start, stop and video (or --features)")
+            if not cfg.features and not os.path.isfile(rec["video"]):
+                raise ClipError(f"{rec['video']}: no such file")
             targets(rec, {}, 1, cfg.model.max_steps)
             good.append(rec)
         except (ClipError, KeyError, TypeError, ValueError) as e:
