@@ -121,9 +121,12 @@ def frame_command(path: str, start: float, stop: float, fps: float | None, width
 
     # -ss before -i: fast keyframe seek, then exact decoding to the requested time.
     stream = ffmpeg.input(path, ss=f"{start:.6f}", t=f"{stop - start:.6f}")
-    video = stream.video
+    # Timestamps from 0 at the window start, and fps=...:round=up so the frame kept for slot k is
+    # the first one at or after k/fps: the default keeps the last one of each slot, a frame that
+    # is up to one output period later than the time reported for it.
+    video = stream.video.filter("setpts", "PTS-STARTPTS")
     if fps:
-        video = video.filter("fps", fps=fps)
+        video = video.filter("fps", fps=fps, round="up")
     video = video.filter("scale", width, height)
     out = ffmpeg.output(video, "pipe:", format="rawvideo", pix_fmt="rgb24", an=None)
     return out.global_args("-nostdin", "-loglevel", "error").compile(cmd=ffmpeg_exe())

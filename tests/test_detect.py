@@ -127,9 +127,6 @@ def test_tf_style_model_resize_batch1_epic55_labels(boxes_video, model_b):
     assert det["objects"] == ["plate", "bowl", "pan"]
 
 
-@pytest.mark.xfail(strict=True, reason="media.iter_frames: ffmpeg's fps filter (round=near) keeps the "
-                   "LAST input frame of each output slot, so at 2 fps from 10 fps the frame reported at "
-                   "t shows t + 0.2 s; fps=...:round=up in media.frame_command fixes it")
 def test_frame_times_match_content_at_a_rate_that_does_not_divide(boxes_video, model_a):
     proc = run_tool("leap-detect", "--model", model_a, "--fps", "2",
                     input=json.dumps(clip(boxes_video, start=0.0, stop=1.0)) + "\n")
