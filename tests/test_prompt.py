@@ -305,6 +305,17 @@ def test_ctrl_c_ends_at_once_with_130(clips, tmp_path):
         s.stop()
 
 
+def test_malformed_evidence_fails_only_its_clip(clips, tmp_path):
+    recs = [json.loads(x) for x in clips.read_text().splitlines()[:3]]
+    recs[1]["audio"] = {"source": {}, "events": [{"label": "water", "start": 0.2}]}  # no stop
+    path = tmp_path / "in.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    proc = prompt(path, "-m", "rules", cache=tmp_path / "c.sqlite3")
+    out = records(proc.stdout)
+    assert proc.returncode == 0 and [("error" in r) for r in out] == [False, True, False]
+    assert out[1]["error"] == {"stage": "prompt", "message": "malformed evidence, no stub: KeyError: 'stop'"}
+
+
 def test_bad_flags(clips, tmp_path):
     proc = prompt("--batch", "collect", cache=tmp_path / "c.sqlite3", key=None)
     assert proc.returncode == 2 and "Error: --batch needs a remote model (OPENAI_API_KEY or --base-url)" in proc.stderr

@@ -112,7 +112,8 @@ class Prompter:
 
     # ----- one group of clips ----------------------------------------------------------------
     def run_group(self, records: list[dict]) -> list[dict | ClipError]:
-        stubs = stubs_for(records)
+        broken: dict[int, Exception] = {}
+        stubs = stubs_for(records, broken)
         share = {s.name: collections.Counter() for s in stubs}
         found: dict[str, tuple[str, str, int, bool]] = {}  # name -> (source, key, round, cached)
         failed: dict[str, str] = {}
@@ -146,7 +147,10 @@ class Prompter:
                 if not ok:
                     missing.append(s)
             todo = missing
-        return [self._result(s, found.get(s.name), failed.get(s.name), share[s.name]) for s in stubs]
+        results = iter([self._result(s, found.get(s.name), failed.get(s.name), share[s.name])
+                        for s in stubs])
+        return [ClipError(f"malformed evidence, no stub: {type(broken[i]).__name__}: {broken[i]}")
+                if i in broken else next(results) for i in range(len(records))]
 
     def _result(self, stub: Stub, hit, failure, share) -> dict | ClipError:
         if hit is None:
@@ -208,7 +212,10 @@ class Prompter:
     def queries(self, records: Iterator[dict]) -> Iterator[q.Query]:
         """The first query of each group (for --dry-run and the Batch API)."""
         for group in self.groups(records):
-            query = self.keyed(q.build(stubs_for(group), 0, self.echo))
+            stubs = stubs_for(group, {})
+            if not stubs:
+                continue
+            query = self.keyed(q.build(stubs, 0, self.echo))
             query.extra["echo"] = self.echo
             yield query
 

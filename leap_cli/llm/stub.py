@@ -154,11 +154,20 @@ def render(record: dict, name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def stubs_for(records: list[dict]) -> list[Stub]:
-    """Stubs for the clips of one query, with function names unique within it."""
+def stubs_for(records: list[dict], errors: dict[int, Exception] | None = None) -> list[Stub]:
+    """Stubs for the clips of one query, with function names unique within it.
+
+    With ``errors``, a record whose evidence cannot be rendered (a malformed event) is left out
+    and its position mapped to the error instead of failing the whole query.
+    """
     used: set[str] = set()
     result = []
-    for rec in records:
+    for i, rec in enumerate(records):
         name = function_name(rec.get("narration") or rec.get("id"), used)
-        result.append(Stub(name, render(rec, name), rec))
+        try:
+            result.append(Stub(name, render(rec, name), rec))
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            if errors is None:
+                raise
+            errors[i] = e
     return result
