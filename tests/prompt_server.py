@@ -47,10 +47,12 @@ class Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(self, fault_rate: float = 0.0, faults=FAULTS, latency: float = 0.0,
-                 slow: float = 1.0, retry_after: str = "0.05", batch_ready_after: int = 0):
+                 slow: float = 1.0, retry_after: str = "0.05", batch_ready_after: int = 0,
+                 batch_end: str = "completed"):
         super().__init__(("127.0.0.1", 0), Handler)
         self.fault_rate, self.faults, self.latency, self.slow = fault_rate, tuple(faults), latency, slow
         self.retry_after, self.batch_ready_after = retry_after, batch_ready_after
+        self.batch_end = batch_end  # "expired": only the first half of the requests answered
         self.lock = threading.Lock()
         self.log: list[dict] = []          # every chat request: digest, outcome, headers seen
         self.seen: dict[str, int] = {}     # digest -> times asked
@@ -185,16 +187,17 @@ class Handler(BaseHTTPRequestHandler):
         lines = [json.loads(x) for x in s.files[b["input"]].decode().splitlines() if x.strip()]
         ready = b["polls"] > s.batch_ready_after
         if ready and b["output"] is None:
+            done = lines if s.batch_end == "completed" else lines[: len(lines) // 2]
             out = [{"id": f"req-{i}", "custom_id": x["custom_id"], "error": None,
                     "response": {"status_code": 200, "request_id": f"r{i}",
-                                 "body": s.completion(x["body"])}} for i, x in enumerate(lines)]
+                                 "body": s.completion(x["body"])}} for i, x in enumerate(done)]
             fid = f"file-{len(s.files) + 1}"
             s.files[fid] = ("\n".join(json.dumps(o) for o in out) + "\n").encode()
             b["output"] = fid
         n = len(lines)
         return {"id": bid, "object": "batch", "endpoint": "/v1/chat/completions", "errors": None,
                 "input_file_id": b["input"], "completion_window": "24h",
-                "status": "completed" if ready else "in_progress",
+                "status": s.batch_end if ready else "in_progress",
                 "output_file_id": b["output"] if ready else None, "error_file_id": None,
                 "created_at": 0, "request_counts": {"total": n, "completed": n if ready else 0,
                                                     "failed": 0}}

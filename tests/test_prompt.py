@@ -316,6 +316,22 @@ def test_malformed_evidence_fails_only_its_clip(clips, tmp_path):
     assert out[1]["error"] == {"stage": "prompt", "message": "malformed evidence, no stub: KeyError: 'stop'"}
 
 
+def test_expired_batch_keeps_its_answers_and_resubmits_the_rest(clips, tmp_path):
+    s = Server(batch_end="expired").start()
+    cache = tmp_path / "c.sqlite3"
+    try:
+        assert prompt("--batch", "submit", clips, server=s, cache=cache).stdout == "batch_1\n"
+        got = prompt("--batch", "collect", "batch_1", clips, server=s, cache=cache)
+        assert got.returncode == 1 and not got.stdout
+        assert "batch batch_1 expired 2/2 done, 0 failed: 1 responses cached, 0 failed" in got.stderr
+        assert got.stderr.rstrip().endswith("Error: batch batch_1 is expired: submit the rest again, or run "
+                                            "without --batch (chat API, full price)")
+        again = prompt("--batch", "submit", clips, server=s, cache=cache)
+        assert again.stdout == "batch_2\n" and "submitted 1 queries" in again.stderr
+    finally:
+        s.stop()
+
+
 def test_bad_flags(clips, tmp_path):
     proc = prompt("--batch", "collect", cache=tmp_path / "c.sqlite3", key=None)
     assert proc.returncode == 2 and "Error: --batch needs a remote model (OPENAI_API_KEY or --base-url)" in proc.stderr

@@ -63,8 +63,11 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
         batch_id, opts.inputs = opts.inputs[0], opts.inputs[1:] or ("-",)
         got = batch_api.collect(backend, p.cache, p.prices, batch_id)
         note(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
-        if got.status != "completed":
+        if got.status in batch_api.PENDING:
             finish(75)  # EX_TEMPFAIL: run the same command again later
+        if got.status != "completed":
+            raise click.ClickException(f"batch {batch_id} is {got.status}: submit the rest again, or run "
+                                       "without --batch (chat API, full price)")
     if dry_run or batch_action == "submit":
         records = (ln.record for ln in read_lines(opts.inputs)
                    if ln.record and "error" not in ln.record and selected(ln, opts, set()))

@@ -42,6 +42,9 @@ def submit(backend: OpenAIBackend, lines: list[str]) -> str:
     return batch.id
 
 
+PENDING = ("validating", "in_progress", "finalizing", "cancelling")
+
+
 @dataclass
 class Collected:
     status: str
@@ -57,7 +60,8 @@ def collect(backend: OpenAIBackend, cache: Cache, prices: PriceTable, batch_id: 
     rc = getattr(batch, "request_counts", None)
     counts = f"{rc.completed}/{rc.total} done, {rc.failed} failed" if rc else ""
     out = Collected(batch.status, counts=counts)
-    if batch.status != "completed" or not batch.output_file_id:
+    # An expired or cancelled batch may still hold the answers it finished: keep those.
+    if batch.status in PENDING or not batch.output_file_id:
         return out
     text = client.files.content(batch.output_file_id).text
     for raw in text.splitlines():
