@@ -135,6 +135,7 @@ def test_cache_key_canonical():
     hot = {"temperature": 0.7}
     assert query_key("m", "h", hot, m, 0) != query_key("m", "h", hot, m, 1)
     assert endpoint_host("http://127.0.0.1:8000/v1") == "127.0.0.1:8000" and endpoint_host(None) == "api.openai.com"
+    assert endpoint_host("https://bob:s3cret@proxy.example.org/v1") == "proxy.example.org"
     assert canonical({"b": 1, "a": [1, "é"]}) == '{"a":[1,"é"],"b":1}'
 
 

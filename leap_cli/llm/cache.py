@@ -46,7 +46,11 @@ def endpoint_host(base_url: str | None) -> str:
     """The host (and port) a query goes to: part of the key, never the path's secrets."""
     if not base_url:
         return "api.openai.com"
-    return urlparse(base_url).netloc or base_url
+    u = urlparse(base_url if "//" in base_url else "//" + base_url)
+    if not u.hostname:
+        return "unknown"
+    # hostname and port only: user:password@ in a proxy URL must never reach a key or a record
+    return u.hostname + (f":{u.port}" if u.port else "")
 
 
 def canonical(value) -> str:
