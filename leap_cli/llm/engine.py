@@ -112,6 +112,8 @@ class Prompter:
 
     # ----- one group of clips ----------------------------------------------------------------
     def run_group(self, records: list[dict]) -> list[dict | ClipError]:
+        """One query for a group of clips, then follow-ups for the functions missing or not
+        parseable in the answers; one result per record, in order."""
         broken: dict[int, Exception] = {}
         stubs = stubs_for(records, broken)
         share = {s.name: collections.Counter() for s in stubs}
@@ -154,9 +156,8 @@ class Prompter:
 
     def _result(self, stub: Stub, hit, failure, share) -> dict | ClipError:
         if hit is None:
-            raise_msg = failure or (f"function {stub.name} missing from the model's responses "
-                                    f"after {self.follow_ups} follow-up queries")
-            return ClipError(raise_msg)
+            return ClipError(failure or f"function {stub.name} missing from the model's responses "
+                                        f"after {self.follow_ups} follow-up queries")
         text, key, round_, cached = hit
         text = q.with_evidence(stub, text)
         out = dict(stub.record)
