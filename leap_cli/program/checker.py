@@ -7,7 +7,6 @@ order; one whose pre-condition contradicts the world is a violation.
 """
 from __future__ import annotations
 
-from .spec import SUBACTIONS
 
 HANDS = 2
 
@@ -45,7 +44,7 @@ class World:
             if o not in held:
                 return f"{o} is not held"
         elif verb == "use":
-            if len(objects) > 1 and not set(objects) & set(held):
+            if len(objects) > 1 and objects[0] not in held and objects[1] not in held:
                 return f"neither {objects[0]} nor {objects[1]} is held"
             if len(objects) == 1 and o not in held:
                 return f"{o} is not held"
@@ -57,6 +56,8 @@ class World:
     def value(self, cond) -> bool | None:
         """A condition's truth in this world: True, False, or None (unknown)."""
         head = cond[0]
+        if head == "in_hand":
+            return bool(cond[1]) and cond[1][0] in self.hands
         if head == "not":
             v = self.value(cond[1])
             return None if v is None else not v
@@ -66,13 +67,13 @@ class World:
             if stop in values:
                 return stop
             return None if None in values else not stop
-        if head == "in_hand":
-            return bool(cond[1]) and cond[1][0] in self.hands
-        return self.facts.get((head, *cond[1]))
+        return self.facts.get((head, *cond[1])) if self.facts else None
 
     def assume(self, cond, truth: bool = True) -> None:
         """Record what a condition says (hands are never assumed: they are known)."""
         head = cond[0]
+        if head == "in_hand":
+            return
         if head == "not":
             self.assume(cond[1], not truth)
         elif head == "and" and truth or head == "or" and not truth:
@@ -113,39 +114,64 @@ def check_tokens(tokens, holding=(), limit: int | None = None) -> tuple[list[dic
     keep their step numbers. A loop's condition is false after it; an ``assert`` becomes a fact.
     Only the first ``limit`` sub-actions are read.
     """
-    world = World(holding)
-    out: list[dict] = []
-    notes: list[str] = []
-    count = 0
+    r = simulate(tokens, holding, limit)
+    return r.violations, r.notes
 
-    def block(items, live: bool) -> None:
-        nonlocal count
-        for tok in items:
-            if limit is not None and count >= limit:
-                return
-            head = tok[0]
-            if head in ("if", "while"):
-                run = live and world.value(tok[1]) is not False
-                if run:
-                    world.assume(tok[1], True)
-                block(tok[2], run)
-                if run and head == "while":
-                    world.assume(tok[1], False)
-            elif head == "assert":
-                if live:
-                    if world.value(tok[1]) is False:
-                        notes.append(f"post-condition after step {count - 1} contradicts the "
-                                     f"world state: {render_cond(tok[1])}")
-                    world.assume(tok[1], True)
-            elif head in SUBACTIONS:
-                if live:
-                    reason = world.apply(head, list(tok[1]))
-                    if reason:
-                        out.append(violation(count, head, reason))
-                count += 1
 
-    block(tokens, True)
-    return out, notes
+class Reading:
+    """What one pass over a token tree collects (see simulate)."""
+
+    __slots__ = ("world", "limit", "steps", "conds", "posts", "violations", "notes", "complete")
+
+    def __init__(self, world: World, limit: int):
+        self.world, self.limit = world, limit
+        self.steps: list = []        # sub-action tokens in order, at most limit
+        self.conds: list = []        # (keyword, condition) of the blocks read
+        self.posts: list = []        # assert conditions read
+        self.violations: list = []
+        self.notes: list = []
+        self.complete = True         # False when the limit cut the program short
+
+
+def simulate(tokens, holding=(), limit: int | None = None) -> Reading:
+    """One pass over a token tree: flatten it (up to ``limit`` sub-actions) and check it."""
+    r = Reading(World(holding), 1 << 30 if limit is None else limit)
+    _walk(r, tokens, True)
+    return r
+
+
+def _walk(r: Reading, items, live: bool) -> bool:
+    """Read a block; False once the limit is reached (the rest is not read)."""
+    world, steps = r.world, r.steps
+    for tok in items:
+        head = tok[0]
+        if head == "assert":
+            r.posts.append(tok[1])
+            if live:
+                if world.value(tok[1]) is False:
+                    r.notes.append(f"post-condition after step {len(steps) - 1} contradicts the "
+                                   f"world state: {render_cond(tok[1])}")
+                world.assume(tok[1], True)
+            continue
+        if len(steps) >= r.limit:
+            r.complete = False
+            return False
+        if head == "if" or head == "while":
+            r.conds.append((head, tok[1]))
+            run = live and world.value(tok[1]) is not False
+            if run:
+                world.assume(tok[1], True)
+            if not _walk(r, tok[2], run):
+                return False
+            if run and head == "while":
+                world.assume(tok[1], False)
+        else:  # a sub-action
+            if live:
+                reason = world.apply(head, tok[1])
+                if reason:
+                    r.violations.append({"step": len(steps), "verb": head, "reason": reason})
+            steps.append(tok)
+    return True
 
 
 def render_cond(cond) -> str:

@@ -12,9 +12,9 @@ import ast
 import re
 
 from .. import ontology
-from .checker import check_tokens
+from .checker import simulate
 from .nouns import Nouns, clean, natural
-from .parser import BARE_NAME, Chunk, ProgramError, bare_body, chunks, normalise, parse_chunk
+from .parser import BARE_NAME, Chunk, ProgramError, bare_body, chunks, code_lines, normalise, parse_chunk
 from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID, SUBACTIONS
 
 MAX_STEPS = 9  # the paper's n < 10
@@ -32,18 +32,25 @@ def _short(node) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+# ast node types bound once: the reader compares node types in its inner loops
+_Expr, _Call, _Constant, _Name, _Attribute = ast.Expr, ast.Call, ast.Constant, ast.Name, ast.Attribute
+_UnaryOp, _Not, _BoolOp, _And, _Compare = ast.UnaryOp, ast.Not, ast.BoolOp, ast.And, ast.Compare
+_If, _While, _Assert, _Pass, _Break, _Continue, _Return = (ast.If, ast.While, ast.Assert, ast.Pass, ast.Break,
+                                                          ast.Continue, ast.Return)
+
+
 class Reader:
     """Walks a function body; collects tokens, notes and unmapped object names."""
 
-    def __init__(self, nouns: Nouns, lines: list[int]):
-        self.nouns, self.numbers = nouns, lines
+    def __init__(self, nouns: Nouns, lines: list[int] | None, offset: int = 0):
+        self.nouns, self.numbers, self.offset = nouns, lines, offset
         self.notes: list[str] = []
         self.unmapped: list[str] = []
         self.unquoted: set[str] = set()
 
     def where(self, node) -> str:
         if self.numbers is None:  # the text parsed as it is: its own line numbers
-            return f"line {getattr(node, 'lineno', '?')}"
+            return f"line {getattr(node, 'lineno', 0) + self.offset}"
         i = getattr(node, "lineno", 0) - 1
         return f"line {self.numbers[i]}" if 0 <= i < len(self.numbers) else "line ?"
 
@@ -70,7 +77,7 @@ class Reader:
         if not call.keywords:  # the usual case: quoted names already looked up
             out, cache = [], self.nouns.cache
             for node in call.args:
-                if type(node) is ast.Constant:
+                if type(node) is _Constant:
                     hit = cache.get(node.value)
                     if hit is not None and hit[0] is not None and hit[2] is None:
                         out.append(hit[0])
@@ -82,14 +89,14 @@ class Reader:
         args = call.args if not call.keywords else [*call.args, *(k.value for k in call.keywords)]
         for node in args:
             kind = type(node)
-            if kind is ast.Constant and type(node.value) is str:
+            if kind is _Constant and type(node.value) is str:
                 raw = node.value
-            elif kind is ast.Name:
+            elif kind is _Name:
                 raw = node.id
                 if raw not in self.unquoted:
                     self.unquoted.add(raw)
                     self.note(f"unquoted object name {raw!r} read as a string ({self.where(node)})")
-            elif kind is ast.Attribute and type(node.value) is ast.Name:
+            elif kind is _Attribute and type(node.value) is _Name:
                 raw = f"{node.value.id}_{node.attr}"
                 self.note(f"object {_short(node)!r} read as {raw!r} ({self.where(node)})")
             else:
@@ -105,14 +112,14 @@ class Reader:
     # conditions --------------------------------------------------------------------------------
     def cond(self, node, depth: int = 0):
         kind = type(node)
-        if kind is ast.Call:
+        if kind is _Call:
             return self.predicate(node)
         if depth > MAX_DEPTH:
             return None
-        if kind is ast.UnaryOp and type(node.op) is ast.Not:
+        if kind is _UnaryOp and type(node.op) is _Not:
             c = self.cond(node.operand, depth + 1)
             return None if c is None else (c[1] if c[0] == "not" else ["not", c])
-        if kind is ast.BoolOp:
+        if kind is _BoolOp:
             parts = []
             for v in node.values:
                 c = self.cond(v, depth + 1)
@@ -122,8 +129,8 @@ class Reader:
                     parts.append(c)
             if not parts:
                 return None
-            return parts[0] if len(parts) == 1 else ["and" if type(node.op) is ast.And else "or", parts]
-        if (kind is ast.Compare and len(node.ops) == 1 and type(node.comparators[0]) is ast.Constant
+            return parts[0] if len(parts) == 1 else ["and" if type(node.op) is _And else "or", parts]
+        if (kind is _Compare and len(node.ops) == 1 and type(node.comparators[0]) is _Constant
                 and type(node.comparators[0].value) is bool):
             c = self.cond(node.left, depth + 1)
             truth = node.comparators[0].value == isinstance(node.ops[0], (ast.Eq, ast.Is))
@@ -168,16 +175,16 @@ class Reader:
 
     def statement(self, node, out: list, depth: int) -> None:
         kind = type(node)
-        if kind is ast.Expr:
+        if kind is _Expr:
             value = node.value
-            if type(value) is ast.Call:
+            if type(value) is _Call:
                 tok = self.subaction(value)
                 if tok is not None:
                     out.append(tok)
-            elif not (type(value) is ast.Constant and type(value.value) is str):
+            elif not (type(value) is _Constant and type(value.value) is str):
                 self.note(f"dropped expression {_short(node)!r} ({self.where(node)})")
-        elif kind is ast.If or kind is ast.While:
-            word = "if" if kind is ast.If else "while"
+        elif kind is _If or kind is _While:
+            word = "if" if kind is _If else "while"
             c = self.cond(node.test)
             body = self.block(node.body, depth + 1)
             if c is None:
@@ -194,7 +201,7 @@ class Reader:
                     out.extend(other)
                 elif other:
                     out.append(["if", c[1] if c[0] == "not" else ["not", c], other])
-        elif kind is ast.Assert:
+        elif kind is _Assert:
             c = self.cond(node.test)
             if c is None:
                 self.note(f"dropped assert {_short(node.test)!r}: not a condition ({self.where(node)})")
@@ -205,13 +212,14 @@ class Reader:
             self.note(f"{word} block read as its body, once ({self.where(node)})")
             out.extend(self.block(node.body, depth + 1))
             out.extend(self.block(getattr(node, "finalbody", []), depth + 1))
-        elif kind in (ast.Pass, ast.Break, ast.Continue) or (kind is ast.Return and node.value is None):
+        elif kind in (_Pass, _Break, _Continue) or (kind is _Return and node.value is None):
             pass
         else:
             self.note(f"dropped {kind.__name__.lower()} statement ({self.where(node)})")
 
     def subaction(self, call: ast.Call):
-        name = _callee(call)
+        f = call.func
+        name = f.id if type(f) is _Name else _callee(call)
         if name is None:
             self.note(f"dropped call {_short(call)!r} ({self.where(call)})")
             return None
@@ -247,29 +255,31 @@ def _callee(call: ast.Call) -> str | None:
 
 # assembling the record value -------------------------------------------------------------------
 def flatten(tokens, limit: int = MAX_STEPS):
-    """Sub-actions in order, and the (keyword, condition) pairs read before the limit was hit."""
-    steps, conds, posts = [], [], []
-
-    def walk(items) -> bool:
-        for tok in items:
-            head = tok[0]
-            if head in ("if", "while"):
-                if len(steps) >= limit:
-                    return False
-                conds.append((head, tok[1]))
-                if not walk(tok[2]):
-                    return False
-            elif head == "assert":
-                if len(steps) <= limit:
-                    posts.append(tok[1])
-            else:
-                if len(steps) >= limit:
-                    return False
-                steps.append(tok)
-        return True
-
-    complete = walk(tokens)
+    """Sub-actions in order, the (keyword, condition) pairs and the asserts read before the
+    limit was hit, and whether the whole program was read."""
+    steps: list = []
+    conds: list = []
+    posts: list = []
+    complete = _flat(tokens, limit, steps, conds, posts)
     return steps, conds, posts, complete
+
+
+def _flat(items, limit: int, steps: list, conds: list, posts: list) -> bool:
+    for tok in items:
+        head = tok[0]
+        if head == "if" or head == "while":
+            if len(steps) >= limit:
+                return False
+            conds.append((head, tok[1]))
+            if not _flat(tok[2], limit, steps, conds, posts):
+                return False
+        elif head == "assert":
+            posts.append(tok[1])
+        else:
+            if len(steps) >= limit:
+                return False
+            steps.append(tok)
+    return True
 
 
 def cond_text(cond, negate: bool = False) -> str:
@@ -292,52 +302,64 @@ def cond_text(cond, negate: bool = False) -> str:
 
 
 _TEXTS: dict[tuple, str] = {}
+_COMPOUND = frozenset(("not", "and", "or"))
 
 
 def conjuncts(cond, negate: bool = False) -> list[str]:
     """A condition split at its top-level ``and`` (after pushing ``not`` inwards)."""
     head = cond[0]
     if head == "not":
-        return conjuncts(cond[1], not negate)
+        inner = cond[1]
+        if inner[0] not in _COMPOUND:  # the usual `not pred(o)`
+            return [cond_text(inner, not negate)]
+        return conjuncts(inner, not negate)
+    if head not in _COMPOUND:
+        return [cond_text(cond, negate)]
     if (head == "and" and not negate) or (head == "or" and negate):
         return [t for c in cond[1] for t in conjuncts(c, negate)]
     return [cond_text(cond, negate)]
 
 
 def assemble(name: str, tokens: list, reader: Reader, holding) -> dict:
-    steps_tok, conds, posts, complete = flatten(tokens)
+    r = simulate(tokens, holding, MAX_STEPS)
+    steps_tok, conds, posts = r.steps, r.conds, r.posts
     if not steps_tok:
         raise ProgramError(f"function {name!r}: no sub-actions recovered"
                            + (f" ({'; '.join(reader.notes[:3])})" if reader.notes else ""))
     warnings = list(reader.notes)
-    if not complete:
+    if not r.complete:
         total = len(flatten(tokens, limit=10**6)[0])
         warnings.append(f"kept the first {MAX_STEPS} of {total} sub-actions")
-    ids = _ids()
+    get_id = (_IDS or _ids()).get
     steps = [{"verb": verb, "verb_id": SUBACTION_ID[verb], "objects": list(objs),
-              "object_ids": [ids.get(o) for o in objs]} for verb, objs in steps_tok]
-    pre, seen = [], set()
+              "object_ids": list(map(get_id, objs))} for verb, objs in steps_tok]
+    pre: list[str] = []
+    sentence: list[str] = []
+    loops = False
     for kw, c in conds:
+        loops = loops or kw == "while"
         for text in conjuncts(c):
-            if (kw, text) not in seen:
-                seen.add((kw, text))
-                pre.append((kw, text))
-    post = []
+            said = f"{kw} {text}"
+            if said not in sentence:
+                sentence.append(said)
+                pre.append(text)
+    post: list[str] = []
     for c in posts:
         for text in conjuncts(c):
             if text not in post:
                 post.append(text)
-    violations, notes = check_tokens(tokens, holding, limit=MAX_STEPS)
-    warnings += notes
-    if any(kw == "while" for kw, _ in conds):
+    violations = r.violations
+    if r.notes:
+        warnings += r.notes
+    if loops:
         warnings += _loop_notes(tokens)
     return {
         "name": name,
         "tokens": tokens,
         "steps": steps,
-        "preconditions": [t for _, t in pre],
+        "preconditions": pre,
         "postconditions": post,
-        "precondition_sentence": " and ".join(f"{kw} {t}" for kw, t in pre),
+        "precondition_sentence": " and ".join(sentence),
         "violations": violations,
         "valid": not violations,
         "warnings": warnings,
@@ -387,7 +409,10 @@ def _loop_notes(tokens) -> list[str]:
 
 def holding_from_text(source: str, nouns: Nouns = _DEFAULT_NOUNS) -> list[str]:
     """The objects the stub's "Holding X and Y at start." comment names (noun keys)."""
-    m = HOLDING.search(source)
+    at = source.find("olding ")  # a literal find first: a case-blind regex scan is slow
+    if at < 0:
+        at = source.find("OLDING ")
+    m = HOLDING.search(source, max(at - 40, 0)) if at >= 0 else None
     if not m:
         return []
     said = m.group(1).strip()
@@ -432,10 +457,17 @@ def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list
 def _as_is(text: str, function: str | None):
     """Fast path: the text is plain Python whose top level is only functions (and imports).
 
-    Returns (FunctionDef, notes, source for the holding comment) or None (use the repairs).
+    Returns (FunctionDef, notes, source for the holding comment, line offset) or None (use the
+    repairs). Code in one markdown fence counts as plain, with its lines offset.
     """
+    notes: list[str] = []
+    offset = 0
     if "```" in text or "~~~" in text:
-        return None
+        numbered, notes = code_lines(text)
+        if not numbered or numbered[-1][0] - numbered[0][0] != len(numbered) - 1:
+            return None  # several fenced blocks: the line-based reader joins them
+        offset = numbered[0][0] - 1
+        text = "\n".join(line for _, line in numbered)
     try:
         tree = ast.parse(text)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -448,13 +480,13 @@ def _as_is(text: str, function: str | None):
                 isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
                 and isinstance(node.value.value, str)):
             return None  # statements outside functions: the line-based reader reports them
-    node, notes = select(defs, function)
+    node, chosen = select(defs, function)
     if node is None:
         return None
     if len(defs) == 1:
-        return node, notes, text
+        return node, notes + chosen, text, offset
     lines = text.split("\n")
-    return node, notes, "\n".join(lines[node.lineno - 1:node.end_lineno])
+    return node, notes + chosen, "\n".join(lines[node.lineno - 1:node.end_lineno]), offset
 
 
 def parse_program(text, function: str | None = None, holding=None, nouns: Nouns | None = None) -> dict:
@@ -468,8 +500,8 @@ def parse_program(text, function: str | None = None, holding=None, nouns: Nouns 
     text = normalise(text)
     fast = _as_is(text, function)
     if fast is not None:
-        tree, notes, source = fast
-        reader = Reader(nouns, None)
+        tree, notes, source, offset = fast
+        reader = Reader(nouns, None, offset)
         reader.notes = list(notes)
         name = tree.name
     else:
