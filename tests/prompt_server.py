@@ -1,9 +1,9 @@
 """A local OpenAI-compatible HTTP server for leap-prompt's tests and benchmarks (127.0.0.1 only).
 
 It answers chat completions with scripted programs, one per stub in the request, and can inject
-faults chosen deterministically per query (hash of the messages and how often that query was
-seen): 429 with Retry-After, 500, slow answers, truncated bodies, responses missing functions
-and responses wrapped in prose and markdown fences. It also implements the parts of /v1/files
+faults into a fixed share of the requests, the kinds taking turns: 429 with Retry-After, 500,
+slow answers, truncated bodies, responses missing functions and responses wrapped in prose and
+markdown fences. It also implements the parts of /v1/files
 and /v1/batches that the Batch API path uses. Every request is logged for the tests to count.
 """
 from __future__ import annotations
@@ -56,6 +56,7 @@ class Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.log: list[dict] = []          # every chat request: digest, outcome, headers seen
         self.seen: dict[str, int] = {}     # digest -> times asked
+        self.requests = self.faulty = 0
         self.files: dict[str, bytes] = {}
         self.batches: dict[str, dict] = {}
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
@@ -79,13 +80,15 @@ class Server(ThreadingHTTPServer):
         """Digests of the chat requests answered with a complete 200 response."""
         return [r["digest"] for r in self.log if r["outcome"] in ("ok", "missing", "prose")]
 
-    def fault_for(self, d: str, attempt: int) -> str:
-        if not self.fault_rate:
+    def fault_for(self) -> str:
+        """Exactly fault_rate of the requests, in arrival order, are faulty; the faults take
+        turns, so every kind occurs once there are as many faulty requests as kinds."""
+        n = self.requests
+        self.requests += 1
+        if int((n + 1) * self.fault_rate) == int(n * self.fault_rate):
             return "ok"
-        h = int(hashlib.sha256(f"{d}:{attempt}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-        if h >= self.fault_rate:
-            return "ok"
-        return self.faults[int(h / self.fault_rate * len(self.faults)) % len(self.faults)]
+        self.faulty += 1
+        return self.faults[(self.faulty - 1) % len(self.faults)]
 
     def completion(self, body: dict, fault: str = "ok") -> dict:
         stubs = stubs_in(body["messages"])
@@ -138,7 +141,7 @@ class Handler(BaseHTTPRequestHandler):
             with s.lock:
                 attempt = s.seen.get(d, 0)
                 s.seen[d] = attempt + 1
-                fault = s.fault_for(d, attempt)
+                fault = s.fault_for()
                 s.log.append({"digest": d, "outcome": fault, "attempt": attempt, "t": time.time(),
                               "authorization": self.headers.get("Authorization"),
                               "stubs": [n for n, _ in stubs_in(body["messages"])],
