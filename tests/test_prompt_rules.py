@@ -33,6 +33,9 @@ def variants(verb):
     yield dict(base, noun="tap", contact={"holding_at_start": {"left": "carrot", "right": "tap"}, "events": []})
     yield {"id": "x", "start": 0, "stop": 2, "verb_class": verb.id, "noun": "board:chopping",
            "audio": {"missing": "no audio stream", "events": []}}
+    # Nothing but both hands full, one holding the noun (the real P06_10_1, "take lid off pan").
+    yield {"id": "y", "start": 0, "stop": 0.84, "verb_class": verb.id, "noun": "lid", "all_nouns": ["lid", "pan"],
+           "contact": {"holding_at_start": {"left": "pan", "right": "lid"}, "events": []}}
     yield dict(base, contact={"holding_at_start": {"left": "sponge", "right": "towel"},
                               "events": [{"t": 0.1, "hand": "left", "kind": "grab", "object": "plate"}]})
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import ontology
+from ..ontology import SUBACTIONS
 from .stub import Stub, noun_text, render, t2
 
 MODEL = "rules"
@@ -196,6 +197,11 @@ def _core(w: _Writer, template: str, b: Binding) -> None:
     """The verb's own sub-actions over the bound objects."""
     n, o, tool = b.noun, b.other, b.tool
     if template in ("take", "carry"):
+        if template == "take" and n in w.held:
+            # Already in hand at the start (the contact detector saw it): taking it is moving it;
+            # grasp would contradict the world state.
+            w.comment(f"take the {n}" + (f" off the {o}" if o else "") + " (already in hand)")
+            w.call("move", n)
         w.get(n, f"take the {n}")
         if template == "carry" and o:
             w.call("move", n, o)
@@ -330,9 +336,15 @@ def write_program(record: dict, name: str, echo: bool = True) -> str:
             w.call("use", *([a, b.noun] if a != b.noun and b.noun not in w.held else [a]))
     if not core_done:
         _core(w, template, b)
+    if not any(line.strip().startswith(SUBACTION_CALLS) for line in w.lines):
+        w.comment("nothing to do: the evidence shows the goal already reached")
+        w.call("nothing")
     # The stub's header (and, with echo, its evidence comments), as a model would answer.
     head = render(record, name) if echo else render(record, name).split("\n", 1)[0] + "\n"
     return head + "\n".join(w.lines) + "\n"
+
+
+SUBACTION_CALLS = tuple(f"{v}(" for v in SUBACTIONS)
 
 
 def respond(stubs: list[Stub], echo: bool = False) -> str:
