@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 
 from leap_cli import records
 from leap_cli.program import ProgramError, check, check_tokens, library, parse_program
+from leap_cli.program.program import conjuncts, flatten
 from leap_cli.program.spec import ARITY, PREDICATES
 
 SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -143,10 +144,18 @@ def test_generated_programs_round_trip(tokens):
     assert p["warnings"] in ([], [f"kept the first 9 of {len(leaves)} sub-actions"]) or any(
         "never acts" in w or "post-condition" in w for w in p["warnings"])
     if len(leaves) <= 9:
-        assert p["tokens"] == tokens  # nesting, and/or and not come back as written
+        assert p["tokens"] == tokens
+    else:
+        assert f"kept the first 9 of {len(leaves)} sub-actions" in p["warnings"]  # nesting, and/or and not come back as written
     assert [[s["verb"], s["objects"]] for s in p["steps"]] == leaves[:9]
     assert p["unmapped"] == (["spork"] if any("spork" in json.dumps(t) for t in tokens) else []) or \
         len(leaves) > 9
+    # the reader's one-pass check agrees with the checker run over the finished tokens
+    assert p["violations"] == check_tokens(p["tokens"], limit=9)[0]
+    said = []
+    for kw, c in flatten(p["tokens"])[1]:
+        said += [f"{kw} {t}" for t in conjuncts(c) if f"{kw} {t}" not in said]
+    assert p["precondition_sentence"] == " and ".join(dict.fromkeys(said))
     # without conditions, the tree checker and the flat checker agree
     if all(t[0] not in ("if", "while") for t in tokens):
         assert check_tokens(p["tokens"], limit=9)[0] == check(p["steps"])

@@ -59,7 +59,10 @@ class World:
         if head == "in_hand":
             return bool(cond[1]) and cond[1][0] in self.hands
         if head == "not":
-            v = self.value(cond[1])
+            inner = cond[1]
+            if inner[0] == "in_hand":  # the usual `not in_hand(o)`, without a second call
+                return not (inner[1] and inner[1][0] in self.hands)
+            v = self.value(inner)
             return None if v is None else not v
         if head in ("and", "or"):
             values = [self.value(c) for c in cond[1]]
@@ -142,29 +145,35 @@ def simulate(tokens, holding=(), limit: int | None = None) -> Reading:
 
 def _walk(r: Reading, items, live: bool) -> bool:
     """Read a block; False once the limit is reached (the rest is not read)."""
-    world, steps = r.world, r.steps
+    world, steps, limit = r.world, r.steps, r.limit
     for tok in items:
         head = tok[0]
         if head == "assert":
             r.posts.append(tok[1])
             if live:
-                if world.value(tok[1]) is False:
+                v = world.value(tok[1])
+                if v is False:
                     r.notes.append(f"post-condition after step {len(steps) - 1} contradicts the "
                                    f"world state: {render_cond(tok[1])}")
-                world.assume(tok[1], True)
+                if v is not True:
+                    world.assume(tok[1], True)
             continue
-        if len(steps) >= r.limit:
+        if len(steps) >= limit:
             r.complete = False
             return False
         if head == "if" or head == "while":
-            r.conds.append((head, tok[1]))
-            run = live and world.value(tok[1]) is not False
-            if run:
-                world.assume(tok[1], True)
+            cond = tok[1]
+            r.conds.append((head, cond))
+            run = False
+            if live:
+                v = world.value(cond)
+                run = v is not False
+                if v is None:  # what is known already needs no assuming
+                    world.assume(cond, True)
             if not _walk(r, tok[2], run):
                 return False
             if run and head == "while":
-                world.assume(tok[1], False)
+                world.assume(cond, False)
         else:  # a sub-action
             if live:
                 reason = world.apply(head, tok[1])

@@ -42,9 +42,8 @@ class Chunk:
 
 def normalise(text) -> str:
     """Text as str with '\\n' line ends and without NUL bytes (which ``ast`` refuses)."""
-    if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", errors="replace")
-    text = str(text)
+    if type(text) is not str:
+        text = bytes(text).decode("utf-8", errors="replace") if isinstance(text, (bytes, bytearray)) else str(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text or "\ufeff" in text:

@@ -169,8 +169,9 @@ class Reader:
         if depth > MAX_DEPTH:
             self.note("dropped blocks nested too deep")
             return out
+        statement = self.statement
         for node in body:
-            self.statement(node, out, depth)
+            statement(node, out, depth)
         return out
 
     def statement(self, node, out: list, depth: int) -> None:
@@ -220,6 +221,18 @@ class Reader:
     def subaction(self, call: ast.Call):
         f = call.func
         name = f.id if type(f) is _Name else _callee(call)
+        if name in SUBACTION_ID and not call.keywords:  # the usual case: quoted, known names
+            args = call.args
+            low, high = ARITY[name]
+            if low <= len(args) <= high:
+                cache, objs = self.nouns.cache, []
+                for node in args:
+                    hit = cache.get(node.value) if type(node) is _Constant else None
+                    if hit is None or hit[0] is None or hit[2] is not None:
+                        break
+                    objs.append(hit[0])
+                else:
+                    return [name, objs]
         if name is None:
             self.note(f"dropped call {_short(call)!r} ({self.where(call)})")
             return None
@@ -437,6 +450,8 @@ def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list
     """The chunk for ``function`` (or the only/first one) and notes on how it was chosen."""
     if not found:
         return None, []
+    if len(found) == 1 and found[0].name == function:  # the usual case: one function, as named
+        return found[0], []
     if function is None:
         if len(found) > 1:
             return found[0], [f"the response has {len(found)} functions; read the first, {found[0].name!r}"]

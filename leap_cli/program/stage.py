@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import functools
 from dataclasses import dataclass, field
 
 from ..records import SCHEMA_VERSION, ClipError, source
@@ -48,8 +49,14 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
     if strict and not program["valid"]:
         raise ClipError("invalid program: " + "; ".join(
             f"step {v['step']} {v['verb']}: {v['reason']}" for v in program["violations"]))
-    program["source"] = source("parse", dialect=DIALECT, embed_unknown=nouns.embed)
+    program["source"] = _source(nouns.embed)
     return {**record, "program": program}
+
+
+@functools.lru_cache(maxsize=2)
+def _source(embed: bool) -> dict:
+    """Provenance of every program this run writes (one dict: it is only ever serialised)."""
+    return source("parse", dialect=DIALECT, embed_unknown=embed)
 
 
 def text_records(text: str, name: str) -> list[tuple[dict, str | None]]:
