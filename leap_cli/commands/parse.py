@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -12,7 +13,7 @@ from ..stream import Line, run
 
 @click.command(cls=Tool)
 @stage_options
-@click.option("--text", "text_file", type=click.Path(allow_dash=True, dir_okay=False), metavar="FILE",
+@click.option("--text", "text_file", type=click.Path(exists=True, allow_dash=True, dir_okay=False), metavar="FILE",
               help="Parse a bare response or program from FILE ('-': stdin): one record per function.")
 @click.option("--strict", is_flag=True, help="An invalid program (world-state violation) is an error record.")
 @click.option("--summary", is_flag=True,
@@ -43,7 +44,7 @@ def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
         if opts.inputs != ("-",):
             raise click.UsageError("give either --text FILE or record files, not both")
         name = "<stdin>" if text_file == "-" else text_file
-        text = sys.stdin.read() if text_file == "-" else open(text_file, encoding="utf-8", errors="replace").read()
+        text = sys.stdin.read() if text_file == "-" else Path(text_file).read_text("utf-8", errors="replace")
         pairs = text_records(text, os.path.basename(name))
         functions = {r["id"]: (text, fn) for r, fn in pairs}
         lines = [Line(name, 1, record=r) for r, _ in pairs]

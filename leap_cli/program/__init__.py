@@ -28,9 +28,13 @@ __all__ = [
 ]
 
 
-@functools.lru_cache(maxsize=1)
-def library() -> tuple[tuple[str, str], ...]:
+def library() -> list[tuple[str, str]]:
     """Library H: the 20 handwritten example programs as (function name, source), in order."""
+    return list(_library())
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> tuple[tuple[str, str], ...]:
     folder = resources.files(__package__) / "library"
     files = sorted(f.name for f in folder.iterdir() if f.name.endswith(".py"))
     out = []

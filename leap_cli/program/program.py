@@ -15,7 +15,7 @@ from .. import ontology
 from .checker import simulate
 from .nouns import Nouns, clean, natural
 from .parser import BARE_NAME, Chunk, ProgramError, bare_body, chunks, code_lines, normalise, parse_chunk
-from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID, SUBACTIONS
+from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID
 
 MAX_STEPS = 9  # the paper's n < 10
 MAX_DEPTH = 40  # deeper nesting than any program needs: the rest is dropped, not recursed into
