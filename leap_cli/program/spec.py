@@ -46,10 +46,13 @@ Conditions (after `if`, `while`, `assert`) are predicate calls combined with `no
     `else:` reads as `if not cond:`.
     `assert cond` right after a sub-action states its post-condition (what it achieved).
 
-World-state rules (a program is valid when no sub-action breaks one). The checker takes the
-sub-actions in the order written, each once (a block under `if` or `while` counts once, its
-condition is not evaluated), starting from the hands of the stub's "Holding ... at start."
-(empty hands when the stub says nothing). The person has two hands.
+World-state rules (a program is valid when no sub-action breaks one). The checker reads the
+sub-actions in the order written, each once (a `while` block counts once), starting from the
+hands of the stub's "Holding ... at start." (empty hands when the stub says nothing). The
+person has two hands. What is held is always known, so an `if`/`while` whose condition is false
+then (`if not in_hand("cup"):` while the cup is held) is skipped; a condition not known to be
+false is taken as true inside its block. A post-condition and the end of a `while` (its condition is false
+then) become known facts, until a later sub-action acts on that object.
     grasp(o)        needs a free hand and o not already held; afterwards o is held.
                     No goto is needed first: objects may be within reach.
     release(o)      needs o held; afterwards o is not held.
