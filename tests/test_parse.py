@@ -177,3 +177,17 @@ def test_one_output_line_per_input_line(items):
     out = [json.loads(line) for line in res.stdout.split("\n") if line]  # not splitlines: U+2028 stays raw
     assert len(out) == len(items)
     assert all(("program" in r) != ("error" in r) for r in out)
+
+
+def test_light_import_path():
+    """leap-parse runs thousands of times under xargs: no heavy module on its import path."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom click.testing import CliRunner\nfrom leap_cli.commands.parse import cli\n"
+            f"res = CliRunner().invoke(cli, ['-q'], input={lines(clip('c1', 'wash_cup', WASH))!r})\n"
+            "assert res.exit_code == 0 and '\"program\"' in res.stdout, res.output\n"
+            "print(sorted(m for m in ('torch', 'sentence_transformers', 'numpy', 'onnxruntime', 'openai',"
+            " 'matplotlib', 'jsonschema') if m in sys.modules))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout == "[]\n"
