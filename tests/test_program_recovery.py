@@ -203,3 +203,14 @@ def test_program_package_has_no_eval_exec_compile_or_import_of_text():
                     assert f.id not in {"eval", "exec", "compile", "__import__"}, f"{path.name}:{node.lineno}"
                 if isinstance(f, ast.Attribute):
                     assert f.attr not in {"import_module", "__import__", "literal_eval"}, f"{path.name}:{node.lineno}"
+
+
+def test_numbered_stub_names_answered_without_their_numbers():
+    text = 'def take_cup():\n    grasp("cup")\ndef take_cup():\n    grasp("mug")\n    release("mug")\n'
+    assert steps(parse_program(text, "take_cup")) == [("grasp", "cup")]
+    p = parse_program(text, "take_cup_2")
+    assert steps(p) == [("grasp", "cup"), ("release", "cup")]  # mug is an instance of cup
+    assert p["warnings"] == ["function 'take_cup' read as 'take_cup_2'",
+                             "2 functions named like 'take_cup_2'; read number 2"]
+    one = parse_program('def take_cup_3():\n    grasp("cup")\n', "take_cup")
+    assert one["warnings"] == ["function 'take_cup_3' read as 'take_cup'"]

@@ -20,6 +20,7 @@ from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID
 MAX_STEPS = 9  # the paper's n < 10
 MAX_DEPTH = 40  # deeper nesting than any program needs: the rest is dropped, not recursed into
 HOLDING = re.compile(r"#\s*Holding (.+?) at start", re.IGNORECASE)
+_SUFFIX = re.compile(r"_(\d+)$")  # the numbering leap-prompt gives stubs of the same name
 _DEFAULT_NOUNS = Nouns()
 
 
@@ -457,13 +458,19 @@ def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list
             return found[0], [f"the response has {len(found)} functions; read the first, {found[0].name!r}"]
         return found[0], []
     same = [c for c in found if c.name == function]
-    if not same:
-        same = [c for c in found if c.name.lower().rstrip("_0123456789") == function.lower().rstrip("_0123456789")]
     if same:
-        notes = [f"{len(same)} functions named {function!r}; read the first"] if len(same) > 1 else []
-        if same[0].name != function:
-            notes.append(f"function {same[0].name!r} read as {function!r}")
-        return same[0], notes
+        return same[0], [f"{len(same)} functions named {function!r}; read the first"] if len(same) > 1 else []
+    base = _SUFFIX.sub("", function.lower())
+    same = [c for c in found if _SUFFIX.sub("", c.name.lower()) == base]
+    if same:
+        # Stubs named take_cup, take_cup_2, ... answered as take_cup, take_cup: the k-th is take_cup_k.
+        k = _SUFFIX.search(function)
+        k = int(k.group(1)) if k and len(same) > 1 else 1
+        pick = same[k - 1] if k <= len(same) else same[0]
+        notes = [f"function {pick.name!r} read as {function!r}"]
+        if len(same) > 1:
+            notes.append(f"{len(same)} functions named like {function!r}; read number {same.index(pick) + 1}")
+        return pick, notes
     if len(found) == 1:
         return found[0], [f"no function named {function!r}; read the only one, {found[0].name!r}"]
     return None, []
