@@ -476,6 +476,23 @@ def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list
     return None, []
 
 
+_LAST: tuple = ("", None)  # the last text parsed and its tree: a batch response comes once per function
+
+
+def _parse(text: str):
+    """ast.parse, or None; the tree is only read, so the last one is kept for the next record."""
+    global _LAST
+    last = _LAST  # one read: another thread may replace it meanwhile
+    if last[1] is not None and last[0] == text:
+        return last[1]
+    try:
+        tree = ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    _LAST = (text, tree)
+    return tree
+
+
 def _as_is(text: str, function: str | None):
     """Fast path: the text is plain Python whose top level is only functions (and imports).
 
@@ -490,9 +507,8 @@ def _as_is(text: str, function: str | None):
             return None  # several fenced blocks: the line-based reader joins them
         offset = numbered[0][0] - 1
         text = "\n".join(line for _, line in numbered)
-    try:
-        tree = ast.parse(text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = _parse(text)
+    if tree is None:
         return None
     defs = []
     for node in tree.body:
