@@ -528,7 +528,8 @@ def _as_is(text: str, function: str | None):
 
 
 def parse_program(text, function: str | None = None, holding=None, nouns: Nouns | None = None) -> dict:
-    """Generated text -> the `program` record value (see the module docstring).
+    """Generated text -> the `program` record value (see the module docstring), without the
+    `source` that leap-parse adds.
 
     ``function`` picks one function of a batch response; ``holding`` is what the hands hold at
     the start (noun names; default: the stub's "Holding ... at start." comment, else nothing).
