@@ -20,7 +20,7 @@ from ..stream import Line, run
               help="Print a report over the whole input on stdout instead of the records (-o still gets them).")
 @click.option("--embed-unknown", is_flag=True,
               help="Map object names EPIC lacks to the nearest noun by sentence embedding (needs [train]).")
-@click.option("--embed-threshold", type=click.FloatRange(-1, 1), default=0.6, show_default=True,
+@click.option("--embed-threshold", type=click.FloatRange(-1, 1), default=0.7, show_default=True,
               help="Least cosine similarity for --embed-unknown.")
 def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
     """Parse each record's prompt.response into its `program` key.

@@ -54,7 +54,7 @@ def clean(raw: str) -> str:
 class Nouns:
     """Cached name -> (key, id) look-ups; ``embed`` adds the sentence-embedding fallback."""
 
-    def __init__(self, embed: bool = False, threshold: float = 0.6):
+    def __init__(self, embed: bool = False, threshold: float = 0.7):
         self.embed, self.threshold = embed, threshold
         self.cache: dict[str, tuple[str | None, int | None, str | None, str]] = {}
         self._model = None
