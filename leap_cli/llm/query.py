@@ -48,7 +48,7 @@ def prefix(echo: bool = False) -> tuple[str, str]:
     """(system text, start of the user text): identical for every query."""
     prog = _program()
     system = INSTRUCTIONS + ("" if echo else NO_ECHO) + "\n" + prog.SPEC
-    user = prog.IMPORT_HEADER.rstrip("\n") + "\n\n" + prog.library_text().strip("\n") + "\n"
+    user = prog.library_text().strip("\n") + "\n"  # it opens with the import header
     return system, user
 
 
