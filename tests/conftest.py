@@ -11,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data"
-SHARED = ROOT.parent / "shared" / "data"
 BIN = Path(sys.executable).parent
 EPIC_SAMPLE = DATA / "epic" / "EPIC_100_train.sample.csv"
 

@@ -2,14 +2,14 @@
 import numpy as np
 import pytest
 
-from conftest import SHARED, make_video
+from conftest import DATA, make_video
 from leap_cli import media
 
-SAMPLES = SHARED / "samples"
+SAMPLES = DATA / "demo" / "media"  # copies of the real samples (see its ATTRIBUTION.md)
 
 
 def test_probe_real_samples():
-    p = media.probe(str(SAMPLES / "3c0dffd0-e38e-4643-bc48-d513943dc20b_012_014.mp4"))
+    p = media.probe(str(SAMPLES / "ego4d_3c0dffd0_012_014.mp4"))
     assert (p.duration, p.width, p.height, p.fps, p.has_audio, p.audio_rate) == (2.0, 384, 288, 30.0, True, 48000)
     p = media.probe(str(SAMPLES / "cut_0.mp4"))
     assert (p.duration, p.width, p.height, p.fps, p.has_audio) == (8.0, 500, 282, 50.0, False)
