@@ -118,3 +118,34 @@ def require_option(fn):
 def finish(code: int) -> None:
     """End a command with the stream's exit status."""
     click.get_current_context().exit(code)
+
+
+def one_source(required: bool = True, **flags) -> str | None:
+    """The name of the one source flag given (``--visor``...), else a usage error naming them all.
+
+    Keyword names are flag names without dashes (``hoa_raw`` is ``--hoa-raw``); values are what
+    the user gave (None when absent).
+    """
+    names = ["--" + k.replace("_", "-") for k in flags]
+    given = [n for n, v in zip(names, flags.values()) if v]
+    if len(given) > 1 or (required and not given):
+        raise click.UsageError(f"give {'exactly' if required else 'at most'} one of {', '.join(names)}"
+                               + (f" (got {' and '.join(given)})" if given else ""))
+    return given[0] if given else None
+
+
+class Rate(click.ParamType):
+    """--fps: frames per second, or 'native' for every frame (None)."""
+
+    name = "N|native"
+
+    def convert(self, value, param, ctx):
+        if value is None or str(value).lower() == "native":
+            return None
+        try:
+            fps = float(value)
+        except ValueError:
+            fps = 0.0
+        if not fps > 0:
+            self.fail("--fps must be a positive number or 'native'", param, ctx)
+        return fps

@@ -336,4 +336,4 @@ def test_annotations_background_and_bad_files(tmp_path):
     proc = run_tool("leap-audio", "--annotations", unlabelled, input=text)
     assert proc.returncode == 2 and "not an EPIC-Sounds annotation file with classes" in proc.stderr
     proc = run_tool("leap-audio", "--annotations", table, "--model", "m.onnx", input=text)
-    assert proc.returncode == 2 and "give one" in proc.stderr
+    assert proc.returncode == 2 and "give at most one of --model, --annotations (got --model and --annotations)" in proc.stderr

@@ -214,7 +214,7 @@ def test_broken_file_is_an_error(tmp_path):
     proc = run_tool("leap-slam", "--fields", tmp_path, "--fps", "30", input="")
     assert proc.returncode == 0
     proc = run_tool("leap-slam", input="")
-    assert proc.returncode == 2 and "give one source" in proc.stderr
+    assert proc.returncode == 2 and "give exactly one of --fields, --poses" in proc.stderr
 
 
 def test_each_video_is_parsed_once(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import os
 import click
 
 from .. import media
-from ..options import Tool, finish, require_option, stage_options
+from ..options import Tool, finish, one_source, require_option, stage_options
 from ..perception import audio
 from ..records import ClipError, missing, source
 from ..stream import run
@@ -55,8 +55,7 @@ def cli(opts, require, model, manifest, annotations, keep_background, batch_size
     Example:
       leap-clips EPIC_100_validation.csv --videos DIR | leap-audio --model ssast.onnx > audio.jsonl
     """
-    if model and annotations:
-        raise click.UsageError("--model and --annotations are two sources: give one")
+    one_source(required=False, model=model, annotations=annotations)
     ignore = () if keep_background else ("background",)
     if annotations:
         add = from_annotations(annotations, require, ignore)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import click
 
-from ..options import Tool, finish, require_option, stage_options
-from ..perception import contact_run, detect_run
+from ..options import Rate, Tool, finish, one_source, require_option, stage_options
+from ..perception import contact_run
 from ..stream import run
 
 
@@ -16,7 +16,7 @@ from ..stream import run
 @click.option("--visor", type=click.Path(file_okay=False), metavar="DIR", help="VISOR annotations (hands' in_contact_object), PXX_YY.json under DIR.")
 @click.option("--model", type=click.Path(dir_okay=False), help="ONNX hand-object detector (manifest beside it).")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="The model's manifest, if not beside it.")
-@click.option("--fps", default=str(contact_run.DEFAULT_FPS), show_default=True, metavar="N|native", help="Frames per second read from dense sources.")
+@click.option("--fps", type=Rate(), default=str(contact_run.DEFAULT_FPS), show_default=True, help="Frames per second read from dense sources.")
 @click.option("--hand-threshold", default=0.5, show_default=True, help="Minimum hand score.")
 @click.option("--object-threshold", default=0.5, show_default=True, help="Minimum object score.")
 @click.option("--min-duration", default=0.25, show_default=True, help="Seconds a contact change must last (dense sources).")
@@ -33,15 +33,8 @@ def cli(opts, require, hoa, hoa_raw, visor, model, manifest, fps, hand_threshold
     Example:
       leap-detect clips.jsonl --visor VISOR | leap-contact --hoa hand-objects/ > contact.jsonl
     """
-    given = [n for n, v in (("--hoa", hoa), ("--hoa-raw", hoa_raw), ("--visor", visor), ("--model", model)) if v]
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --hoa, --hoa-raw, --visor, --model"
-                               + (f" (got {' and '.join(given)})" if given else ""))
-    try:
-        rate = detect_run.parse_fps(fps)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--fps") from None
-    s = contact_run.Settings(rate, hand_threshold, object_threshold, min_duration, min_iou, lookback)
+    one_source(hoa=hoa, hoa_raw=hoa_raw, visor=visor, model=model)
+    s = contact_run.Settings(fps, hand_threshold, object_threshold, min_duration, min_iou, lookback)
     source = (contact_run.hoa_source(hoa, s) if hoa else contact_run.raw_source(hoa_raw, s) if hoa_raw
               else contact_run.visor_source(visor, s) if visor else contact_run.model_source(model, manifest, s, batch))
     finish(run(opts, "contact", lambda r: {**r, "contact": source(r, require)}))

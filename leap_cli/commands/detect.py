@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from ..options import Tool, finish, require_option, stage_options
+from ..options import Rate, Tool, finish, one_source, require_option, stage_options
 from ..perception import detect_run
 from ..stream import run
 
@@ -16,7 +16,7 @@ from ..stream import run
 @click.option("--visor", type=click.Path(file_okay=False), metavar="DIR", help="VISOR annotations: PXX_YY.json anywhere under DIR.")
 @click.option("--object-labels", type=click.Path(dir_okay=False), help="EPIC-55 object labels CSV.")
 @click.option("--detections", type=click.Path(dir_okay=False), help="Generic boxes, JSONL or CSV (see README).")
-@click.option("--fps", default=str(detect_run.DEFAULT_FPS), show_default=True, metavar="N|native",
+@click.option("--fps", type=Rate(), default=str(detect_run.DEFAULT_FPS), show_default=True,
               help="Frames per second to run the model on; 'native' for every frame.")
 @click.option("--threshold", default=0.5, show_default=True, help="Minimum detection score.")
 @click.option("--nms-iou", default=0.5, show_default=True, help="IoU of per-class NMS (models without NMS).")
@@ -30,17 +30,9 @@ def cli(opts, require, model, manifest, visor, object_labels, detections, fps, t
       leap-detect clips.jsonl --model models/epic55-faster-rcnn/model.onnx --fps 2 > det.jsonl
       leap-detect clips.jsonl --visor VISOR/GroundTruth-SparseAnnotations/annotations > det.jsonl
     """
-    given = [n for n, v in (("--model", model), ("--visor", visor), ("--object-labels", object_labels),
-                            ("--detections", detections)) if v]
-    if len(given) != 1:
-        raise click.UsageError("give exactly one of --model, --visor, --object-labels, --detections"
-                               + (f" (got {' and '.join(given)})" if given else ""))
-    try:
-        rate = detect_run.parse_fps(fps)
-    except ValueError as e:
-        raise click.BadParameter(str(e), param_hint="--fps") from None
+    one_source(model=model, visor=visor, object_labels=object_labels, detections=detections)
     if model:
-        source = detect_run.model_source(model, manifest, rate, threshold, nms_iou, batch)
+        source = detect_run.model_source(model, manifest, fps, threshold, nms_iou, batch)
     elif visor:
         source = detect_run.visor_source(visor)
     else:

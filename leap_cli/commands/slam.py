@@ -6,7 +6,7 @@ import os
 
 import click
 
-from ..options import Tool, finish, require_option, stage_options
+from ..options import Tool, finish, one_source, require_option, stage_options
 from ..perception import slam
 from ..records import ClipError, missing, source
 from ..stream import log, run
@@ -104,8 +104,7 @@ def cli(opts, require, fields, poses, fps, on_speed, off_speed, min_duration, mi
     Example:
       leap-clips EPIC_100_train.csv | leap-slam --fields EPIC_FIELDS/ > slam.jsonl
     """
-    if bool(fields) == bool(poses):
-        raise click.UsageError("give one source: --fields DIR or --poses FILE")
+    one_source(fields=fields, poses=poses)
     if off_speed > on_speed:
         raise click.UsageError("--off-speed must not exceed --on-speed")
     params = slam.WalkParams(on=on_speed, off=off_speed, min_duration=min_duration, min_travel=min_travel)

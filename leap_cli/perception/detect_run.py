@@ -78,16 +78,6 @@ def window(record: dict) -> tuple[float, float]:
     return start, stop
 
 
-def parse_fps(value: str | float | None) -> float | None:
-    """'native' -> None (every frame); a number of frames per second otherwise."""
-    if value is None or str(value).lower() == "native":
-        return None
-    fps = float(value)
-    if not fps > 0:
-        raise ValueError("--fps must be a positive number or 'native'")
-    return fps
-
-
 class OnnxModel:
     """A model file, its manifest and an onnxruntime session (built once)."""
 
