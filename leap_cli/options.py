@@ -13,7 +13,6 @@ import sys
 import click
 
 from .records import ClipError
-from .stream import StreamOptions
 
 
 def _quiet_exit(code: int) -> None:
@@ -98,6 +97,8 @@ def stage_options(fn):
     def wrapper(*args, inputs, output, resume, on_error, errors, shard, ids, quiet, verbose, **kw):
         if resume and not output:
             raise click.UsageError("--resume needs -o FILE (the file to continue)")
+        from .stream import StreamOptions  # not needed for --help: keeps start-up short
+
         ctx = click.get_current_context()
         ctx.meta["leap.verbose"] = verbose
         tool = ctx.find_root().info_name or "leap"

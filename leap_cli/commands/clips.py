@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from ..options import Tool, finish, stage_options
-from ..stream import run
 
 
 @click.command(cls=Tool)
@@ -26,6 +25,7 @@ def cli(opts, videos, participants, split):
       leap-clips EPIC_100_train.csv --videos /data/EPIC-KITCHENS --split first32 > clips.jsonl
     """
     from .. import clips
+    from ..stream import run
 
     wanted = frozenset(p.strip() for p in participants.split(",")) if participants else None
     lines = clips.clip_lines(opts.inputs, wanted, split)
