@@ -76,6 +76,37 @@ def test_rules_follow_the_evidence_in_time_order():
                     '        grasp("cup")\n        assert in_hand("cup")\n')
 
 
+def _body(text):
+    return [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("#")][1:]
+
+
+def test_rules_the_event_that_places_the_verb_is_not_repeated():
+    # The real P06_10_16 "put spoon down": the pan and the spoon grabbed at the same instant.
+    # The spoon's grab is the put's own; it must not be grasped again right after its release.
+    put = {"id": "P06_10_16", "start": 55.82, "stop": 57.06, "narration": "put spoon down", "verb": "put",
+           "verb_class": 1, "noun": "spoon", "all_nouns": ["spoon"],
+           "detect": {"objects": ["lid", "pan", "spoon", "hob", "sauce"]},
+           "contact": {"holding_at_start": {"left": None, "right": None},
+                       "events": [{"t": 0.347, "hand": "left", "kind": "grab", "object": "pan"},
+                                  {"t": 0.347, "hand": "right", "kind": "grab", "object": "spoon"},
+                                  {"t": 0.897, "hand": "left", "kind": "release", "object": "pan"},
+                                  {"t": 0.897, "hand": "left", "kind": "grab", "object": "lid"}]}}
+    assert _body(rules.write_program(put, "put_spoon_down")) == [
+        'if not in_hand("pan"):', 'grasp("pan")', 'assert in_hand("pan")',
+        'if not in_hand("spoon"):', 'grasp("spoon")', 'assert in_hand("spoon")',
+        'position("spoon", "pan")', 'release("spoon")',
+        'release("pan")',
+        'if not in_hand("lid"):', 'grasp("lid")', 'assert in_hand("lid")']
+    # The real P03_22_16 "grab pancakes": no contact, two sounds. The first places the take;
+    # only the second adds a use.
+    grab = {"id": "P03_22_16", "start": 38.33, "stop": 39.93, "narration": "grab pancakes", "verb": "grab",
+            "verb_class": 0, "noun": "pancake", "all_nouns": ["pancake"],
+            "audio": {"events": [{"label": "open / close", "start": 0.0, "stop": 0.567},
+                                 {"label": "rustle", "start": 0.316, "stop": 1.6}]}}
+    assert _body(rules.write_program(grab, "grab_pancakes")) == [
+        'if not in_hand("pancake"):', 'grasp("pancake")', 'assert in_hand("pancake")', 'use("pancake")']
+
+
 def test_retry_after_headers():
     assert backends.retry_after({"retry-after": "2"}) == 2.0
     assert backends.retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25

@@ -306,18 +306,20 @@ def write_program(record: dict, name: str, echo: bool = True) -> str:
     w = _Writer(held=_holding(record), keep={x for x in (b.noun, b.tool) if x})
     events = _events(record)
     # The verb's own sub-actions happen at the grab of its object (or tool) when the contact
-    # detector saw one, else at the first sound, else after the other evidence.
+    # detector saw one, else at the first sound, else after the other evidence. That event is
+    # the core's own evidence, not a sub-action of its own: a grab at the same instant as another
+    # (the real P06_10_16) or the sound that placed the core must not add a second grasp or use.
     anchor_obj = {b.noun, b.tool} - {None}
-    anchor = next((t for t, _, k, obj in events if k == "grab" and obj in anchor_obj), None)
+    anchor = next((i for i, (_, _, k, obj) in enumerate(events) if k == "grab" and obj in anchor_obj),
+                  None)
     if anchor is None:
-        anchor = next((t for t, _, k, _ in events if k == "sound"), float("inf"))
+        anchor = next((i for i, (_, _, k, _) in enumerate(events) if k == "sound"), len(events))
     core_done = False
     for i, (t, _, kind, obj) in enumerate(events):
-        if not core_done and t >= anchor:
+        if i == anchor:
             _core(w, template, b)
             core_done = True
-            if kind == "grab" and obj in anchor_obj:
-                continue
+            continue
         if kind == "goto":
             later = [o for _, _, k, o in events[i + 1:] if k == "grab" and o not in w.held]
             target = next(iter(later), None) or next(
