@@ -95,7 +95,7 @@ def shard_of(clip_id: str, n: int) -> int:
     return int(hashlib.sha1(clip_id.encode("utf-8")).hexdigest()[:8], 16) % n
 
 
-def selected(line: Line, opts: StreamOptions, done: set[str]) -> bool:
+def selected(line: Line, opts: StreamOptions, done: set) -> bool:
     """Whether this process handles the line (--shard, --ids, --resume)."""
     rid = line.record.get("id") if line.record else None
     if opts.shard:
@@ -105,27 +105,62 @@ def selected(line: Line, opts: StreamOptions, done: set[str]) -> bool:
             return False
     if opts.ids is not None and rid not in opts.ids:
         return False
-    return not (rid and rid in done)
+    if rid:
+        return rid not in done
+    return not (line.problem and (line.file, line.line) in done)
 
 
-def done_ids(path: str) -> set[str]:
-    """Ids already in an output file; a torn last line (a killed run) is cut off first."""
+def done_ids(path: str) -> set:
+    """What an output file already holds: its ids, and (file, line) of its unreadable-line errors.
+
+    A torn last line (a killed run) is cut off first; a ``.gz`` file cut short by a kill is
+    rewritten with its complete lines, so the records appended after it stay readable.
+    """
     if not os.path.exists(path):
         return set()
-    with open(path, "rb+") as f:
-        data = f.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            f.truncate(end)
-    ids = set()
-    for raw in data[:end].splitlines():
+    if path.endswith(".gz"):
+        data = _repair_gzip(path)
+    else:
+        with open(path, "rb+") as f:
+            data = f.read()
+            end = data.rfind(b"\n") + 1
+            if end < len(data):
+                f.truncate(end)
+            data = data[:end]
+    done: set = set()
+    for raw in data.splitlines():
         try:
-            rid = json.loads(raw).get("id")
-        except (json.JSONDecodeError, AttributeError):
+            record = json.loads(raw)
+            rid = record.get("id")
+            where = record["error"] if rid is None else None
+        except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
             continue
         if rid:
-            ids.add(rid)
-    return ids
+            done.add(rid)
+        elif isinstance(where, dict) and "file" in where:
+            done.add((where["file"], where.get("line")))
+    return done
+
+
+def _repair_gzip(path: str) -> bytes:
+    """The complete lines of a gzip file; the file is rewritten with them when its end is torn."""
+    import gzip
+    import zlib
+
+    chunks, torn = [], False
+    with gzip.open(path, "rb") as f:
+        try:
+            while chunk := f.read(1 << 20):
+                chunks.append(chunk)
+        except (EOFError, gzip.BadGzipFile, zlib.error):
+            torn = True
+    data = b"".join(chunks)
+    end = data.rfind(b"\n") + 1
+    if torn or end < len(data):
+        with gzip.open(path + ".tmp", "wb") as f:
+            f.write(data[:end])
+        os.replace(path + ".tmp", path)
+    return data[:end]
 
 
 class Writer:
@@ -208,8 +243,9 @@ def run_many(opts: StreamOptions, stage: str,
     Lines that are not records, and records that already carry an error, never reach the
     transform; they are written in their place in the input order. Returns the exit status.
     """
-    writer = Writer(opts, stage)
+    # Read what a resumed output holds (repairing a torn end) before appending to it.
     done = done_ids(opts.output) if (opts.resume and opts.output) else set()
+    writer = Writer(opts, stage)
     pending: collections.deque = collections.deque()  # (position, record, is_new_error) awaiting their turn
     work: collections.deque = collections.deque()  # records handed to the transform, in order
 

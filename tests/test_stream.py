@@ -117,6 +117,30 @@ def test_resume_skips_done_ids_and_repairs_a_torn_line(tmp_path):
     assert "echo: 4 in, 4 out, 0 errors" in res.stderr
 
 
+def test_resume_of_a_gzip_output_killed_half_way(tmp_path):
+    # A killed run leaves a gzip stream without its end; resuming must keep every complete line
+    # and leave a file that reads back whole (appending to the torn stream would hide the rest).
+    out = tmp_path / "out.jsonl.gz"
+    whole = gzip.compress(jsonl([{**r, "echo": {}} for r in GOOD[:3]]).encode())
+    out.write_bytes(whole[:-12])
+    res = invoke("-o", str(out), "--resume", input=jsonl(GOOD))
+    assert res.exit_code == 0
+    with gzip.open(out, "rt") as f:
+        ids = [r["id"] for r in records(f.read())]
+    assert ids[-3:] == ["c3", "c4", "c5"] and sorted(ids) == [f"c{i}" for i in range(6)]
+    res = invoke("-o", str(out), "--resume", input=jsonl(GOOD))
+    assert "echo: 0 in, 0 out, 0 errors" in res.stderr
+
+
+def test_resume_writes_an_unreadable_line_error_once(tmp_path):
+    out = tmp_path / "out.jsonl"
+    text = jsonl(GOOD[:2]) + "not json\n" + jsonl(GOOD[2:4])
+    invoke("-o", str(out), input=text)
+    res = invoke("-o", str(out), "--resume", input=text)
+    assert "echo: 0 in, 0 out, 0 errors" in res.stderr
+    assert [r["id"] for r in records(out.read_text())] == ["c0", "c1", None, "c2", "c3"]
+
+
 def test_resume_needs_output():
     res = CliRunner().invoke(echo, ["--resume"], input="")
     assert res.exit_code == 2 and "--resume needs -o FILE" in res.output
