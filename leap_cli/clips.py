@@ -11,7 +11,7 @@ from collections import defaultdict
 from typing import Iterable, Iterator
 
 from .records import SCHEMA_VERSION, ClipError
-from .stream import Line, open_text
+from .stream import Line, open_input
 
 CONTEXT = 2  # narrations before and after a clip (the paper's narration component)
 
@@ -73,7 +73,7 @@ def clip_record(row: dict) -> dict:
 def read_table(path: str) -> Iterator[Line]:
     """Every row of a clip list as a Line (a record, or the reason the row is unusable)."""
     name = "<stdin>" if path == "-" else path
-    with open_text(path) as f:
+    with open_input(path) as f:
         first = f.readline()
         if first.lstrip().startswith("{"):  # JSONL clip list
             rows = ((n, first if n == 1 else text) for n, text in enumerate([first, *f], 1))

@@ -74,15 +74,19 @@ def parse_line(text: str, file: str, number: int) -> Line:
     return Line(file, number, record=value)
 
 
+def open_input(path: str):
+    """open_text, with a file that cannot be opened reported as one clear error."""
+    try:
+        return open_text(path)
+    except OSError as e:
+        raise ClipError(f"{path}: cannot open ({e.strerror})") from None
+
+
 def read_lines(paths: Iterable[str]) -> Iterator[Line]:
     """Every non-blank line of every input, parsed."""
     for path in paths:
         name = "<stdin>" if path == "-" else path
-        try:
-            stream = open_text(path)
-        except OSError as e:
-            raise ClipError(f"{name}: cannot open ({e.strerror})") from None
-        with stream:
+        with open_input(path) as stream:
             for number, text in enumerate(stream, 1):
                 if text.strip():
                     yield parse_line(text, name, number)

@@ -74,3 +74,11 @@ def test_shards_of_the_pipeline_merge_back(outputs, tmp_path):
     merged = subprocess.run([tool("leap-merge"), "--order", str(clips), *parts], capture_output=True,
                             text=True, check=True)
     assert records(merged.stdout) == full
+
+
+@pytest.mark.parametrize("name,args", STAGES + [("leap-merge", [])])
+def test_an_input_file_that_is_not_there_is_one_clear_error(name, args, tmp_path):
+    missing = tmp_path / "nope.jsonl"
+    proc = subprocess.run([tool(name), *args, str(missing)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr == f"Error: {missing}: cannot open (No such file or directory)\n"
