@@ -285,6 +285,25 @@ def test_epic55_object_labels(tmp_path):
     assert det["objects"] == ["pan", "plate"]
 
 
+def test_epic55_malformed_boxes_are_reported_rows_not_a_crash(tmp_path):
+    csv_file = tmp_path / "EPIC_train_object_labels.csv"
+    csv_file.write_text(
+        "noun_class,noun,participant_id,video_id,frame,bounding_boxes\n"
+        '20,bag,P01,P01_01,000090,"[(76, 1260, 462, 186)]"\n'     # zero-padded frame, as released
+        '20,bag,P01,P01_01,000091,"[(76, 1260, 462)]"\n'          # three numbers
+        '20,bag,P01,P01_01,000092,"(76, 1260, 462, 186)"\n'       # a box, not a list of boxes
+        "20,bag,P01,P01_01,000093,\"[(76, 'a', 462, 186)]\"\n")  # not a number
+    line = json.dumps({"schema": 1, "id": "P01_01_0", "video_id": "P01_01", "start": 1.0, "stop": 3.0})
+    proc = run_tool("leap-detect", "--object-labels", csv_file, input=line + "\n")
+    assert proc.returncode == 0, proc.stderr
+    for n in (3, 4, 5):
+        assert (f"{csv_file}:{n}: skipped: cannot read row (bounding_boxes is not a list of "
+                "(top, left, height, width))") in proc.stderr
+    det = records(proc.stdout)[0]["detect"]
+    assert [f["t"] for f in det["frames"]] == [0.5]
+    assert det["frames"][0]["boxes"] == [pytest.approx([1260 / 1920, 76 / 1080, 1446 / 1920, 538 / 1080], abs=1e-4)]
+
+
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])
 def test_generic_detections(tmp_path, fmt):
     rows = [("V1", 10.5, 0.1, 0.2, 0.3, 0.4, "knives", 0.8), ("V1", 10.5, 0.5, 0.5, 0.9, 0.9, "chopping board", ""),

@@ -339,8 +339,10 @@ def epic55_rows(text: str, name: str, problems: Problems) -> list[Row]:
             key = ontology.epic55_to_100(int(r["noun_class"]))
             frame = int(r["frame"])
             boxes = ast.literal_eval(r["bounding_boxes"])
-            if not isinstance(boxes, (list, tuple)):
-                raise ValueError("bounding_boxes is not a list")
+            if not isinstance(boxes, list) or not all(
+                    isinstance(b, (list, tuple)) and len(b) == 4
+                    and all(isinstance(v, (int, float)) and math.isfinite(v) for v in b) for b in boxes):
+                raise ValueError("bounding_boxes is not a list of (top, left, height, width)")
             t = frame / visor_mod.epic_fps(r["video_id"])
         except (ValueError, SyntaxError, TypeError) as e:
             problems.add(name, line, f"cannot read row ({e})")
