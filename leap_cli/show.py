@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import textwrap
 
-GRAB, RELEASE = "+", "-"
+GRAB, RELEASE, BOTH = "+", "-", "±"
 
 
 def _present(record: dict, key: str) -> dict:
@@ -29,7 +29,8 @@ def lanes(record: dict) -> list[tuple[str, list[tuple[float, float, str]]]]:
 
 
 def timeline_text(record: dict, width: int = 64) -> list[str]:
-    """An ASCII timeline of the clip: one row per evidence kind, '=' spans and '+'/'-' contacts."""
+    """A text timeline of the clip, one row per evidence kind: '=' spans, '+'/'-' grabs/releases
+    ('±' both in one column), '*' frames with detections."""
     length = max(float(record.get("stop", 0)) - float(record.get("start", 0)), 1e-6)
     col = lambda t: min(width - 1, max(0, int(round(float(t) / length * (width - 1)))))  # noqa: E731
     out = [f"{'':12}0{'':{width - 2}}{length:.2f} s"]
@@ -37,12 +38,14 @@ def timeline_text(record: dict, width: int = 64) -> list[str]:
         cells = [" "] * width
         for start, stop, label in items:
             if start == stop:
-                cells[col(start)] = label[0] if label[:1] in (GRAB, RELEASE) else "*"
+                mark = label[0] if label[:1] in (GRAB, RELEASE) else "*"
+                # A grab and a release in one column (one hand swapping objects) both stay visible.
+                cells[col(start)] = BOTH if {mark, cells[col(start)]} == {GRAB, RELEASE} else mark
             else:
                 for i in range(col(start), col(stop) + 1):
                     cells[i] = "="
         out.append(f"{name:>11} |{''.join(cells)}|")
-        notes = sorted({f"{lbl} @{s:.2f}" if s == e else f"{lbl} {s:.2f}-{e:.2f}" for s, e, lbl in items})
+        notes = [f"{lbl} @{s:.2f}" if s == e else f"{lbl} {s:.2f}-{e:.2f}" for s, e, lbl in sorted(set(items))]
         if notes and name != "objects":
             out += textwrap.wrap("; ".join(notes), width, initial_indent=" " * 13, subsequent_indent=" " * 13)
     objects = _present(record, "detect").get("objects")

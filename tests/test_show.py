@@ -53,3 +53,18 @@ def test_png(tmp_path):
     png = tmp_path / "clip.png"
     run_tool("leap-show", "--ids", "P01_01_12", f, "--png", png, check=True)
     assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+
+
+def test_contacts_are_listed_in_time_order_and_a_swap_shows_both_marks():
+    from leap_cli.show import timeline_text
+
+    events = [{"t": 4.41, "hand": "right", "kind": "grab", "object": "water"},
+              {"t": 18.71, "hand": "right", "kind": "grab", "object": "package"},
+              {"t": 18.71, "hand": "right", "kind": "release", "object": "water"}]
+    record = {"id": "P06_10_23", "start": 83.52, "stop": 106.70,
+              "contact": {"holding_at_start": {"left": None, "right": None}, "events": events}}
+    lines = timeline_text(record)
+    right = lines.index(next(l for l in lines if l.strip().startswith("right hand |")))
+    assert lines[right + 1].strip() == "+water @4.41; +package @18.71; -water @18.71"
+    cells = lines[right].split("|")[1]
+    assert cells[12] == "+" and cells[51] == "±"  # 63 columns over 23.18 s
