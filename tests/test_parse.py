@@ -121,6 +121,7 @@ programs parsed: 3
   invalid (world-state violations): 1
 not recoverable: 1
   1 no function definition
+errors from earlier stages: 0
 sub-actions per program: mean 1.67
   1       1 ####################
   2       2 ########################################
@@ -139,6 +140,26 @@ violations by verb: goto 1
     assert len(records(out.read_text())) == 4  # -o still gets the records
     plain = CliRunner().invoke(cli, ["--summary", "-q"], input=text)
     assert plain.stdout == res.stdout  # without -o the report replaces the records
+
+
+def test_summary_counts_records_passed_through_unparsed(tmp_path):
+    # Clips leap-prompt could not answer and unreadable lines are part of the input: a model that
+    # fails on many clips must not look perfect in the report.
+    failed = json.dumps({"schema": 1, "id": "e", "error": {"stage": "prompt", "message": "budget reached"}})
+    text = lines(clip("a", "wash_cup", WASH), failed, "{oops", clip("d", "z", "nothing"))
+    res = CliRunner().invoke(cli, ["--summary", "-q"], input=text)
+    assert res.exit_code == 0
+    assert res.stdout.splitlines()[:8] == [
+        "records: 4", "programs parsed: 1", "  recovered (with warnings): 0",
+        "  invalid (world-state violations): 0", "not recoverable: 2",
+        "  1 no function definition", "  1 not JSON", "errors from earlier stages: 1"]
+    assert res.stdout.splitlines()[8] == "  1 leap-prompt"
+    # Only this process's share is reported (--ids, --shard, --resume select as the core does).
+    res = CliRunner().invoke(cli, ["--summary", "-q", "--ids", "a,d"], input=text)
+    assert res.stdout.splitlines()[:7] == [
+        "records: 2", "programs parsed: 1", "  recovered (with warnings): 0",
+        "  invalid (world-state violations): 0", "not recoverable: 1",
+        "  1 no function definition", "errors from earlier stages: 0"]
 
 
 def test_text_mode(tmp_path):

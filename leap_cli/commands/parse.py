@@ -37,7 +37,7 @@ def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
       leap-parse --text response.py
     """
     from ..program.nouns import Nouns
-    from ..program.stage import Summary, parse_record, text_records
+    from ..program.stage import Summary, parse_record, text_records, watched
 
     lines, functions = None, {}
     if text_file:
@@ -50,8 +50,13 @@ def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
         lines = [Line(name, 1, record=r) for r, _ in pairs]
     nouns = Nouns(embed=embed_unknown, threshold=embed_threshold)
     report = Summary() if summary else None
-    if summary and not opts.output:
-        opts.output = os.devnull  # the report replaces the records on stdout
+    if report is not None:  # the report covers the records the core passes through unparsed too
+        from ..stream import done_ids, read_lines, selected
+
+        done = done_ids(opts.output) if opts.resume else set()
+        lines = watched(read_lines(opts.inputs) if lines is None else lines, report,
+                        lambda line: selected(line, opts, done))
+        opts.output = opts.output or os.devnull  # the report replaces the records on stdout
     code = run(opts, "parse", lambda r: parse_record(r, nouns, strict, report, functions.get(r["id"])),
                lines=lines)
     if report is not None:

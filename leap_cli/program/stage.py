@@ -4,6 +4,7 @@ from __future__ import annotations
 import collections
 import functools
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 from ..records import SCHEMA_VERSION, ClipError, source
 from .nouns import Nouns
@@ -67,6 +68,16 @@ def text_records(text: str, name: str) -> list[tuple[dict, str | None]]:
     return [({"schema": SCHEMA_VERSION, "id": fn}, fn) for fn in names]
 
 
+def watched(lines: Iterable, summary: "Summary", handled: Callable) -> Iterator:
+    """The input lines unchanged; those the stream core writes without parsing (unreadable lines,
+    records that already carry an earlier stage's error) are counted in ``summary`` when
+    ``handled(line)`` (this process's share: --ids, --shard, --resume)."""
+    for line in lines:
+        if (line.problem or "error" in line.record) and handled(line):
+            summary.passed(line)
+        yield line
+
+
 @dataclass
 class Summary:
     """What --summary reports over a whole input."""
@@ -81,6 +92,7 @@ class Summary:
     objects: collections.Counter = field(default_factory=collections.Counter)
     unmapped: collections.Counter = field(default_factory=collections.Counter)
     violations: collections.Counter = field(default_factory=collections.Counter)
+    earlier: collections.Counter = field(default_factory=collections.Counter)  # by stage
 
     def add(self, program: dict) -> None:
         self.records += 1
@@ -100,6 +112,15 @@ class Summary:
         # Group by the reason's kind, not by the function name in it.
         self.failed[message.split(" (")[0] if not isinstance(error, ProgramError) else _kind(message)] += 1
 
+    def passed(self, line) -> None:
+        """An input line that is not parsed: unreadable (not recoverable), or an earlier error."""
+        self.records += 1
+        if line.problem:
+            self.failed[line.problem.split(" (")[0]] += 1
+        else:
+            error = line.record["error"]
+            self.earlier["leap-" + str(error.get("stage") if isinstance(error, dict) else "?")] += 1
+
     def text(self, top: int = 10) -> str:
         n = self.programs
         lines = [
@@ -110,6 +131,8 @@ class Summary:
             f"not recoverable: {sum(self.failed.values())}",
         ]
         lines += [f"  {count} {reason}" for reason, count in sorted(self.failed.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
+        lines.append(f"errors from earlier stages: {sum(self.earlier.values())}")
+        lines += [f"  {count} {stage}" for stage, count in sorted(self.earlier.items(), key=lambda kv: (-kv[1], kv[0]))]
         mean = sum(k * v for k, v in self.lengths.items()) / n if n else 0.0
         lines.append(f"sub-actions per program: mean {mean:.2f}")
         peak = max(self.lengths.values(), default=0)
