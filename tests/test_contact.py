@@ -353,3 +353,23 @@ def test_hand_object_manifest_describes_the_contract():
     assert (fields["color"], fields["scale"], fields["mean"]) == ("BGR", 1.0, (102.9801, 115.9465, 122.7717))
     assert {m["output"]["hand_dets"], m["output"]["obj_dets"]} == {"hand_dets", "obj_dets"}
     assert m["output"]["normalized"] is False
+
+
+def test_a_mistyped_source_folder_is_a_usage_error_not_every_clip_missing(tmp_path):
+    line = json.dumps({"schema": 1, "id": "P03_22_0", "video_id": "P03_22", "start": 1.97, "stop": 3.03})
+    for flag in ("--hoa", "--hoa-raw", "--visor"):
+        proc = run_tool("leap-contact", flag, tmp_path / "no-such-folder", input=line + "\n")
+        assert proc.returncode == 2, flag
+        assert f"Invalid value for '{flag}': Directory '{tmp_path / 'no-such-folder'}' does not exist." in proc.stderr
+        assert proc.stdout == ""
+
+
+def test_a_corrupt_visor_file_is_an_error_naming_it(tmp_path):
+    (tmp_path / "P03_22.json").write_text('{"video_annotations": [\n')
+    line = json.dumps({"schema": 1, "id": "P03_22_0", "video_id": "P03_22", "start": 1.97, "stop": 3.03})
+    for tool in ("leap-contact", "leap-detect"):
+        proc = run_tool(tool, "--visor", tmp_path, input=line + "\n")
+        (r,) = records(proc.stdout)
+        assert proc.returncode == 0
+        assert r["error"]["message"] == (f"{tmp_path / 'P03_22.json'}: not a VISOR annotation file "
+                                         "(JSONDecodeError: Expecting value: line 2 column 1 (char 24))")

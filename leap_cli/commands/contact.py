@@ -11,9 +11,9 @@ from ..stream import run
 @click.command(cls=Tool)
 @stage_options
 @require_option
-@click.option("--hoa", type=click.Path(file_okay=False), metavar="DIR", help="EPIC-100 hand-object pickles: DIR/PXX/PXX_YY.pkl or DIR/PXX_YY.pkl.")
-@click.option("--hoa-raw", type=click.Path(file_okay=False), metavar="DIR", help="Detector arrays: DIR[/PXX]/PXX_YY/frame_N.npz (hand_dets, obj_dets).")
-@click.option("--visor", type=click.Path(file_okay=False), metavar="DIR", help="VISOR annotations (hands' in_contact_object), PXX_YY.json under DIR.")
+@click.option("--hoa", type=click.Path(file_okay=False, exists=True), metavar="DIR", help="EPIC-100 hand-object pickles: DIR/PXX/PXX_YY.pkl or DIR/PXX_YY.pkl.")
+@click.option("--hoa-raw", type=click.Path(file_okay=False, exists=True), metavar="DIR", help="Detector arrays: DIR[/PXX]/PXX_YY/frame_N.npz (hand_dets, obj_dets).")
+@click.option("--visor", type=click.Path(file_okay=False, exists=True), metavar="DIR", help="VISOR annotations (hands' in_contact_object), PXX_YY.json under DIR.")
 @click.option("--model", type=click.Path(dir_okay=False), help="ONNX hand-object detector (manifest beside it).")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="The model's manifest, if not beside it.")
 @click.option("--fps", type=Rate(), default=str(contact_run.DEFAULT_FPS), show_default=True, help="Frames per second read from dense sources.")

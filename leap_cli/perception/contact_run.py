@@ -136,17 +136,15 @@ def raw_source(root: str, s: Settings):
 
 def visor_source(root: str, s: Settings):
     """--visor DIR: VISOR hands' in_contact_object (sparse: no smoothing)."""
-    if not os.path.isdir(root):
-        raise records.ClipError(f"{root}: not a folder (--visor needs VISOR's annotation folder)")
-
     def clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
-        path = visor.find(root, vid)
-        src = records.source("contact", visor=path or root)
-        if path is None:
-            return value(record, src, [], False, s, require, f"no VISOR annotation {vid}.json under {root}")
+        try:
+            path, annotated = visor.video(root, vid)
+        except FileNotFoundError as e:
+            return value(record, records.source("contact", visor=root), [], False, s, require, str(e))
+        src = records.source("contact", visor=path)
         frames = [contact.from_visor(t, fr, visor.noun_key, visor.HAND_SIDES)
-                  for t, fr in visor.clip_frames(visor.load(path), vid, *detect_run.window(record), s.lookback)]
+                  for t, fr in visor.clip_frames(annotated, vid, *detect_run.window(record), s.lookback)]
         frames = [f for f in frames if f.hands]
         return value(record, src, frames, False, s, require, "no VISOR frame with a hand in the clip")
     return clip

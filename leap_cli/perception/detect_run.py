@@ -140,16 +140,14 @@ def _empty(src: dict, reason: str, require: bool) -> dict:
 
 
 def visor_source(root: str):
-    if not os.path.isdir(root):
-        raise records.ClipError(f"{root}: not a folder (--visor needs VISOR's annotation folder)")
-
     def clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
-        path = visor.find(root, vid)
-        src = records.source("detect", visor=path or root)
-        if path is None:
-            return _empty(src, f"no VISOR annotation {vid}.json under {root}", require)
-        frames = detect.visor_frames(visor.load(path), vid, *window(record))
+        try:
+            path, annotated = visor.video(root, vid)
+        except FileNotFoundError as e:
+            return _empty(records.source("detect", visor=root), str(e), require)
+        src = records.source("detect", visor=path)
+        frames = detect.visor_frames(annotated, vid, *window(record))
         if not frames:
             return _empty(src, "no VISOR annotated frame in the clip", require)
         return value(src, frames)

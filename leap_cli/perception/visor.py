@@ -14,7 +14,7 @@ import os
 import re
 from typing import NamedTuple
 
-from .. import ontology
+from .. import ontology, records
 
 WIDTH, HEIGHT = 1920, 1080
 # The v2 list's additions to EPIC-100's 300 nouns (EPIC_100_noun_classes_v2.csv).
@@ -66,6 +66,15 @@ def find(root: str, video_id: str) -> str | None:
     return _index(os.path.abspath(root)).get(video_id)
 
 
+def video(root: str, video_id: str) -> tuple[str, tuple[VisorFrame, ...]]:
+    """(path, parsed frames) of ``video_id``'s annotation file under ``root``; raises
+    FileNotFoundError with the reason a clip's record gives when there is none."""
+    path = find(root, video_id)
+    if path is None:
+        raise FileNotFoundError(f"no VISOR annotation {video_id}.json under {root}")
+    return path, load(path)
+
+
 def box_of(segments) -> tuple[float, float, float, float] | None:
     """The normalised xyxy box around all polygons (clipped to the frame), None if empty."""
     xs = [p[0] for poly in segments for p in poly]
@@ -100,8 +109,11 @@ def parse(doc: dict) -> list[VisorFrame]:
 @functools.lru_cache(maxsize=4)
 def load(path: str) -> tuple[VisorFrame, ...]:
     """Parsed frames of one VISOR file (cached: a run visits many clips of one video)."""
-    with open(path, encoding="utf-8") as f:
-        return tuple(parse(json.load(f)))
+    try:
+        with open(path, encoding="utf-8") as f:
+            return tuple(parse(json.load(f)))
+    except (ValueError, KeyError, TypeError, AttributeError) as e:  # JSONDecodeError is a ValueError
+        raise records.ClipError(f"{path}: not a VISOR annotation file ({type(e).__name__}: {e})") from None
 
 
 def clip_frames(frames, video_id: str, start: float, stop: float, lookback: float = 0.0):
