@@ -72,6 +72,11 @@ def parse_probe(text: str) -> Probe:
         rate_m = re.search(r"([\d.]+)(k?) fps", video[1]) or re.search(r"([\d.]+)(k?) tbr", video[1])
         if rate_m:
             fps = float(rate_m[1]) * (1000 if rate_m[2] else 1)
+        # A phone video stored sideways: ffmpeg turns its frames upright, so they come out with
+        # width and height swapped against the stream's coded size.
+        turn = re.search(r"rotation of (-?[\d.]+) degrees", text[video.end():])
+        if width and turn and round(float(turn[1])) % 180 == 90:
+            width, height = height, width
     if audio:
         hz = re.search(r"(\d+) Hz", audio[1])
         rate = int(hz[1]) if hz else None

@@ -1,4 +1,6 @@
 """The media layer: probing without ffprobe, frames and audio through pipes, clear errors."""
+import subprocess
+
 import numpy as np
 import pytest
 
@@ -68,3 +70,20 @@ def test_probe_parses_ffmpeg_text_without_ffprobe():
             "  Stream #0:1[0x2](und): Audio: aac (LC), 48000 Hz, stereo, fltp\n")
     p = media.parse_probe(text)
     assert (p.duration, p.width, p.height, p.fps, p.audio_rate) == (62.5, 1920, 1080, 59.94, 48000)
+
+
+def test_a_video_stored_sideways_comes_out_upright(tmp_path):
+    # Phones store portrait video as landscape plus a display rotation; ffmpeg turns the frames,
+    # so probe must report the turned size or the frames are squeezed into the stored one.
+    plain = make_video(tmp_path / "plain.mp4", seconds=1, size="160x120", audio=False)
+    turned = tmp_path / "turned.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", "90",
+                    "-i", str(plain), "-c", "copy", str(turned)], check=True)
+    p = media.probe(str(turned))
+    assert (p.width, p.height) == (120, 160)
+    _, upright = media.frames(str(turned), 0, 0.2)
+    _, stored = media.frames(str(plain), 0, 0.2)
+    assert upright.shape[1:] == (160, 120, 3)
+    # The first frame turned by a quarter: the stored frame's pixels, rotated (up to codec noise).
+    diff = [np.abs(np.rot90(stored[0], k).astype(int) - upright[0]).mean() for k in (1, 3)]
+    assert min(diff) < 8
