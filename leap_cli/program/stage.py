@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import collections
 import functools
-from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+from .. import stats
 from ..records import SCHEMA_VERSION, ClipError, source
 from .nouns import Nouns
 from .parser import ProgramError, chunks
@@ -43,15 +43,16 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
         program = parse_program(text[0], text[1], holding_at_start(record), nouns)
     except ClipError as e:
         if summary is not None:
-            summary.fail(e)
+            summary.fail(record, e)
         raise
+    out = {**record, "program": program}
     if summary is not None:
-        summary.add(program)
+        summary.add(out)
     if strict and not program["valid"]:
         raise ClipError("invalid program: " + "; ".join(
             f"step {v['step']} {v['verb']}: {v['reason']}" for v in program["violations"]))
     program["source"] = _source(nouns.embed)
-    return {**record, "program": program}
+    return out
 
 
 @functools.lru_cache(maxsize=2)
@@ -78,69 +79,58 @@ def watched(lines: Iterable, summary: "Summary", handled: Callable) -> Iterator:
         yield line
 
 
-@dataclass
-class Summary:
-    """What --summary reports over a whole input."""
+class Summary(stats.Summary):
+    """What --summary reports over a whole input: leap-stats' statistics (one implementation),
+    plus the reasons for the failures and the violations by verb."""
 
-    records: int = 0
-    programs: int = 0
-    recovered: int = 0
-    invalid: int = 0
-    failed: collections.Counter = field(default_factory=collections.Counter)
-    lengths: collections.Counter = field(default_factory=collections.Counter)
-    verbs: collections.Counter = field(default_factory=collections.Counter)
-    objects: collections.Counter = field(default_factory=collections.Counter)
-    unmapped: collections.Counter = field(default_factory=collections.Counter)
-    violations: collections.Counter = field(default_factory=collections.Counter)
-    earlier: collections.Counter = field(default_factory=collections.Counter)  # by stage
+    def __init__(self):
+        super().__init__()
+        self.failed: collections.Counter = collections.Counter()
+        self.violations: collections.Counter = collections.Counter()
+        self.earlier: collections.Counter = collections.Counter()  # by stage
 
-    def add(self, program: dict) -> None:
-        self.records += 1
-        self.programs += 1
-        self.recovered += bool(program["warnings"])
-        self.invalid += not program["valid"]
-        self.lengths[len(program["steps"])] += 1
-        for s in program["steps"]:
-            self.verbs[s["verb"]] += 1
-            self.objects.update(s["objects"])
-        self.unmapped.update(program["unmapped"])
-        self.violations.update(v["verb"] for v in program["violations"])
+    def add(self, record: dict) -> None:
+        """A record with its parsed program."""
+        super().add(record)
+        self.violations.update(v["verb"] for v in record["program"]["violations"])
 
-    def fail(self, error: Exception) -> None:
-        self.records += 1
+    def fail(self, record: dict, error: Exception) -> None:
+        super().add({**record, "error": {"stage": "parse", "message": str(error)}})
         message = str(error)
         # Group by the reason's kind, not by the function name in it.
         self.failed[message.split(" (")[0] if not isinstance(error, ProgramError) else _kind(message)] += 1
 
     def passed(self, line) -> None:
         """An input line that is not parsed: unreadable (not recoverable), or an earlier error."""
-        self.records += 1
         if line.problem:
+            super().add({"error": {"stage": "parse", "message": line.problem}})
             self.failed[line.problem.split(" (")[0]] += 1
         else:
+            super().add(line.record)
             error = line.record["error"]
             self.earlier["leap-" + str(error.get("stage") if isinstance(error, dict) else "?")] += 1
 
     def text(self, top: int = 10) -> str:
-        n = self.programs
+        n = len(self.lengths)
         lines = [
-            f"records: {self.records}",
+            f"records: {self.clips}",
             f"programs parsed: {n}",
             f"  recovered (with warnings): {self.recovered}",
-            f"  invalid (world-state violations): {self.invalid}",
+            f"  invalid (world-state violations): {n - self.valid}",
             f"not recoverable: {sum(self.failed.values())}",
         ]
         lines += [f"  {count} {reason}" for reason, count in sorted(self.failed.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
         lines.append(f"errors from earlier stages: {sum(self.earlier.values())}")
         lines += [f"  {count} {stage}" for stage, count in sorted(self.earlier.items(), key=lambda kv: (-kv[1], kv[0]))]
-        mean = sum(k * v for k, v in self.lengths.items()) / n if n else 0.0
+        mean = sum(self.lengths) / n if n else 0.0
         lines.append(f"sub-actions per program: mean {mean:.2f}")
-        peak = max(self.lengths.values(), default=0)
+        histogram = collections.Counter(self.lengths)
+        peak = max(histogram.values(), default=0)
         for k in range(1, MAX_STEPS + 1):
-            count = self.lengths.get(k, 0)
+            count = histogram.get(k, 0)
             bar = "#" * (round(40 * count / peak) if peak else 0)
             lines.append(f"  {k} {count:>7} {bar}".rstrip())
-        for title, counter in (("top verbs", self.verbs), ("top objects", self.objects),
+        for title, counter in (("top verbs", self.subverbs), ("top objects", self.objects),
                                ("unmapped object names", self.unmapped),
                                ("violations by verb", self.violations)):
             ranked = sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))[:top]  # ties by name
