@@ -14,8 +14,8 @@ from ..stream import run
 @click.option("--model", type=click.Path(dir_okay=False), help="ONNX detector (manifest beside it, see models/).")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="The model's manifest, if not beside it.")
 @click.option("--visor", type=click.Path(file_okay=False, exists=True), metavar="DIR", help="VISOR annotations: PXX_YY.json anywhere under DIR.")
-@click.option("--object-labels", type=click.Path(dir_okay=False, exists=True), help="EPIC-55 object labels CSV.")
-@click.option("--detections", type=click.Path(dir_okay=False, exists=True), help="Generic boxes, JSONL or CSV (see README).")
+@click.option("--object-labels", type=click.Path(dir_okay=False), help="EPIC-55 object labels CSV.")
+@click.option("--detections", type=click.Path(dir_okay=False), help="Generic boxes, JSONL or CSV (see README).")
 @click.option("--fps", type=Rate(), default=str(detect_run.DEFAULT_FPS), show_default=True,
               help="Frames per second to run the model on; 'native' for every frame.")
 @click.option("--threshold", default=0.5, show_default=True, help="Minimum detection score.")
