@@ -235,6 +235,14 @@ def test_max_cost_stops_new_queries(clips, tmp_path, server):
     assert "40 errors" in proc.stderr
 
 
+def test_max_cost_needs_a_price(clips, tmp_path, server):
+    # An unpriced model counts as $0 and would never reach the budget: refused before any query.
+    proc = prompt(clips, "--max-cost", "1", "-m", "local-llama", "--base-url", server.url,
+                  cache=tmp_path / "c.sqlite3")
+    assert proc.returncode == 2 and proc.stdout == "" and server.log == []
+    assert "--max-cost: no price for model local-llama; give one with --prices FILE" in proc.stderr
+
+
 def test_batch_api_submit_and_collect(clips, tmp_path):
     s = Server(batch_ready_after=1).start()
     cache = tmp_path / "c.sqlite3"
