@@ -69,9 +69,17 @@ def parse_probe(text: str) -> Probe:
         size = re.search(r"\b(\d{2,5})x(\d{2,5})\b", video[1])
         if size:
             width, height = int(size[1]), int(size[2])
-        rate_m = re.search(r"([\d.]+)(k?) fps", video[1]) or re.search(r"([\d.]+)(k?) tbr", video[1])
-        if rate_m:
-            fps = float(rate_m[1]) * (1000 if rate_m[2] else 1)
+        # The rate ffmpeg decodes a stream at (its tbr, r_frame_rate), not the average "fps": a
+        # variable-rate video comes out at tbr, and frame times computed from the average drift
+        # past the window. ffmpeg's own guess takes the average when tbr is absurd (> 210).
+        rates = {}
+        for unit in ("fps", "tbr"):
+            found = re.search(rf"([\d.]+)(k?) {unit}", video[1])
+            if found:
+                rates[unit] = float(found[1]) * (1000 if found[2] else 1)
+        fps = rates.get("tbr") or rates.get("fps")
+        if fps and fps > 210 and rates.get("fps", 70) < 70:
+            fps = rates["fps"]
         # A phone video stored sideways: ffmpeg turns its frames upright, so they come out with
         # width and height swapped against the stream's coded size.
         turn = re.search(r"rotation of (-?[\d.]+) degrees", text[video.end():])

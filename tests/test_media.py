@@ -87,3 +87,18 @@ def test_a_video_stored_sideways_comes_out_upright(tmp_path):
     # The first frame turned by a quarter: the stored frame's pixels, rotated (up to codec noise).
     diff = [np.abs(np.rot90(stored[0], k).astype(int) - upright[0]).mean() for k in (1, 3)]
     assert min(diff) < 8
+
+
+def test_variable_frame_rate_times_stay_inside_the_window(tmp_path):
+    # 2 s at 25 fps then 2 s at 12.5 fps: ffmpeg reports an average "17.01 fps" but decodes at
+    # its 25 tbr; times stepped by the average ran to 7.3 s in a 5.9 s video.
+    cfr = make_video(tmp_path / "cfr.mp4", seconds=4, audio=False)
+    vfr = tmp_path / "vfr.mp4"
+    subprocess.run([media.ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(cfr), "-vf",
+                    "setpts='if(lt(N,50),N,50+(N-50)*2)/25/TB'", "-fps_mode", "vfr",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(vfr)], check=True)
+    p = media.probe(str(vfr))
+    assert p.fps == 25 and 5.8 < p.duration < 6
+    times, frames = media.frames(str(vfr), 1.5, 5.5)
+    assert len(times) == len(frames) == 100
+    assert times[0] == 1.5 and times[-1] == pytest.approx(5.46)
