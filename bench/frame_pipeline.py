@@ -24,6 +24,7 @@ import time
 import numpy as np
 
 from leap_cli import media
+from leap_cli.options import Rate
 from leap_cli.perception import detect, detect_run
 
 
@@ -94,7 +95,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
-    fps = detect_run.parse_fps(args.fps)
+    fps = Rate().convert(args.fps, None, None)  # None: every frame
     w, h = (int(v) for v in args.size.split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         video = args.video or os.path.join(tmp, "bench.mp4")
