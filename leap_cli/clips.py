@@ -79,17 +79,26 @@ def read_table(path: str) -> Iterator[Line]:
             rows = ((n, first if n == 1 else text) for n, text in enumerate([first, *f], 1))
             for number, text in rows:
                 if text.strip():
+                    row = None
                     try:
-                        yield Line(name, number, record=clip_record(json.loads(text)))
+                        row = json.loads(text)
+                        yield Line(name, number, record=clip_record(row))
                     except (ValueError, KeyError, TypeError, AttributeError) as e:
-                        yield Line(name, number, problem=_reason(e))
+                        yield _bad_row(name, number, row, e)
             return
         reader = csv.DictReader([first, *f] if first else [])
         for row in reader:
             try:
                 yield Line(name, reader.line_num, record=clip_record(row))
             except (ValueError, KeyError, TypeError, SyntaxError) as e:
-                yield Line(name, reader.line_num, problem=_reason(e))
+                yield _bad_row(name, reader.line_num, row, e)
+
+
+def _bad_row(file: str, number: int, row, e: Exception) -> Line:
+    """An unusable row; its error record keeps the row's id when it has one (--ids finds it)."""
+    rid = (row.get("narration_id") or row.get("id")) if isinstance(row, dict) else None
+    stub = {"schema": SCHEMA_VERSION, "id": str(rid)} if rid not in (None, "") else None
+    return Line(file, number, record=stub, problem=_reason(e))
 
 
 def _reason(e: Exception) -> str:
@@ -108,7 +117,7 @@ def add_context(lines: list[Line]) -> None:
     same video by start time, ties broken by the number in the id."""
     by_video: dict[str, list[dict]] = defaultdict(list)
     for line in lines:
-        if line.record is not None:
+        if line.problem is None:
             by_video[line.record.get("video_id") or line.record.get("video") or ""].append(line.record)
     for clips in by_video.values():
         clips.sort(key=_order)
@@ -137,7 +146,7 @@ def keep(record: dict, participants: frozenset[str] | None, split: str | None) -
 def clip_lines(paths: Iterable[str], participants=None, split=None) -> list[Line]:
     """All clip lists read, filtered and given their context, in input order."""
     lines = [line for path in paths for line in read_table(path)
-             if line.record is None or keep(line.record, participants, split)]
+             if line.problem or keep(line.record, participants, split)]
     add_context(lines)
     return lines
 

@@ -33,7 +33,8 @@ class StreamOptions:
 
 
 class Line:
-    """One input line: the parsed record, or the reason it could not be read."""
+    """One input line: the parsed record, or the reason it could not be read (with, when the
+    line named its clip, a record holding just that id)."""
 
     __slots__ = ("file", "line", "record", "problem")
 
@@ -259,7 +260,7 @@ def run_many(opts: StreamOptions, stage: str,
                 continue
             writer.counts.read += 1
             if line.problem:
-                bad = error_record(None, stage, line.problem, file=line.file, line=line.line)
+                bad = error_record(line.record, stage, line.problem, file=line.file, line=line.line)
                 pending.append((position, bad, True))
             elif "error" in line.record:
                 pending.append((position, line.record, False))

@@ -76,3 +76,20 @@ def test_generic_lists_and_bad_rows(tmp_path):
     res = run_tool("leap-clips", csv_file, "--on-error", "fail")
     assert res.returncode == 1
     assert f"error: {csv_file}:3: bad row" in res.stderr
+
+
+def test_a_bad_row_keeps_its_id_so_ids_finds_it(tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,video,start,stop\nb1,v.mp4,5,4\nb2,v.mp4,x,4\n,v.mp4,1,2\n")
+    out = records(run_tool("leap-clips", bad).stdout)
+    assert [r["id"] for r in out] == ["b1", "b2", None]
+    assert out[1] == {"schema": 1, "id": "b2", "error": {
+        "stage": "clips", "message": "bad row (could not convert string to float: 'x')", "file": str(bad), "line": 3}}
+    for r in out:
+        validate(r)
+    assert [r["id"] for r in records(run_tool("leap-clips", bad, "--ids", "b2").stdout)] == ["b2"]
+    # --participants keeps a bad row: it is reported, never filtered away unseen.
+    epic = tmp_path / "epic.csv"
+    epic.write_text("narration_id,participant_id,video_id,start_timestamp,stop_timestamp\n"
+                    "P01_01_1,P01,P01_01,soon,00:00:03.00\n")
+    assert records(run_tool("leap-clips", epic, "--participants", "P02").stdout)[0]["id"] == "P01_01_1"
