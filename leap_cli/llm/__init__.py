@@ -57,18 +57,25 @@ def submit_batch(prompter: Prompter, records) -> tuple[str | None, int]:
 
 def resume_lines(opts, prompter: Prompter):
     """Input lines for a ``--resume -o FILE`` run, noting each remaining clip's index among all
-    the input's clips, so that its queries are the killed run's queries (found in the cache)."""
+    the input's clips and the clips of its query already written before it, so that its queries
+    are the killed run's queries (found in the cache), even for a query cut off half way."""
     from ..stream import done_ids, read_lines, selected
 
     done = done_ids(opts.output)
     prompter.positions = collections.deque()
+    size = prompter.batch_size
 
     def lines():
-        index = 0
+        index, written = 0, []
         for line in read_lines(opts.inputs):
             if line.record is not None and "error" not in line.record and selected(line, opts, set()):
-                if line.record["id"] not in done:
-                    prompter.positions.append(index)
+                if index % size == 0:
+                    written = []  # a new query
+                if line.record["id"] in done:
+                    written.append(line.record)
+                else:
+                    prompter.positions.append((index, written))
+                    written = []
                 index += 1
             yield line
 

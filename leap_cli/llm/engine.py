@@ -77,7 +77,7 @@ class Prompter:
     echo: bool = False                   # ask the model to repeat the stubs' evidence comments
     ledger: Ledger = field(default_factory=Ledger)
     library: str = ""
-    positions: collections.deque | None = None  # see groups()
+    positions: collections.deque | None = None  # (index, clips written before it): see groups()
 
     # ----- one query -------------------------------------------------------------------------
     def keyed(self, query: q.Query) -> q.Query:
@@ -173,21 +173,28 @@ class Prompter:
         return out
 
     # ----- the stream ------------------------------------------------------------------------
-    def groups(self, records: Iterator[dict]) -> Iterator[list[dict]]:
-        """Records in groups of batch_size. With ``positions`` (each record's index among all
-        the input's clips), a group never crosses a multiple of batch_size, so a --resume run
-        forms the same queries as the run it continues and finds them in the cache."""
+    def groups(self, records: Iterator[dict]) -> Iterator[tuple[set[int], list[dict]]]:
+        """Records in groups of batch_size, each with the indexes in it of clips only there to
+        make up the query (their results are not wanted).
+
+        With ``positions`` (a --resume run: each record's index among all the input's clips, and
+        the clips of its query already in the output before it), a group never crosses a multiple
+        of batch_size and holds the already written clips again, so the resumed run forms exactly
+        the queries of the run it continues and finds them in the cache."""
         group: list[dict] = []
+        fill: set[int] = set()
         slot = None
         for i, r in enumerate(records):
-            pos = self.positions.popleft() if self.positions is not None else i
+            pos, before = self.positions.popleft() if self.positions is not None else (i, ())
             if group and (len(group) == self.batch_size or pos // self.batch_size != slot):
-                yield group
-                group = []
+                yield fill, group
+                group, fill = [], set()
+            fill.update(range(len(group), len(group) + len(before)))
+            group.extend(before)
             group.append(r)
             slot = pos // self.batch_size
         if group:
-            yield group
+            yield fill, group
 
     def transform(self, records: Iterator[dict]) -> Iterator[dict | ClipError]:
         """One result per record, in input order; at most 2 * jobs groups held at once."""
@@ -198,21 +205,23 @@ class Prompter:
         try:
             while True:
                 while len(pending) < window:
-                    group = next(groups, None)
-                    if group is None:
+                    item = next(groups, None)
+                    if item is None:
                         break
-                    pending.append(pool.submit(self.run_group, group))
+                    fill, group = item
+                    pending.append((fill, pool.submit(self.run_group, group)))
                 if not pending:
                     return
-                yield from pending.popleft().result()
+                fill, future = pending.popleft()
+                yield from (r for i, r in enumerate(future.result()) if i not in fill)
         finally:
-            for future in pending:  # stopped early: queries not yet started are not sent
+            for _, future in pending:  # stopped early: queries not yet started are not sent
                 future.cancel()
             pool.close()
 
     def queries(self, records: Iterator[dict]) -> Iterator[q.Query]:
         """The first query of each group (for --dry-run and the Batch API)."""
-        for group in self.groups(records):
+        for _, group in self.groups(records):
             stubs = stubs_for(group, {})
             if not stubs:
                 continue
