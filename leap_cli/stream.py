@@ -50,14 +50,18 @@ class Counts:
 
 
 def open_text(path: str):
-    """A text stream for a path, '-' (stdin) or a ``.gz`` file."""
+    """A text stream for a path, '-' (stdin) or a ``.gz`` file.
+
+    utf-8-sig: a byte-order mark (files saved by Excel or Notepad) is dropped, not read as part
+    of the first column's name or the first line's JSON.
+    """
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace")
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
     if path.endswith(".gz"):
         import gzip
 
-        return gzip.open(path, "rt", encoding="utf-8", errors="replace")
-    return open(path, encoding="utf-8", errors="replace")
+        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
+    return open(path, encoding="utf-8-sig", errors="replace")
 
 
 def parse_line(text: str, file: str, number: int) -> Line:

@@ -93,3 +93,13 @@ def test_a_bad_row_keeps_its_id_so_ids_finds_it(tmp_path):
     epic.write_text("narration_id,participant_id,video_id,start_timestamp,stop_timestamp\n"
                     "P01_01_1,P01,P01_01,soon,00:00:03.00\n")
     assert records(run_tool("leap-clips", epic, "--participants", "P02").stdout)[0]["id"] == "P01_01_1"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
+    bom = tmp_path / "excel.csv"
+    bom.write_bytes(b"\xef\xbb\xbfid,video,start,stop,narration\na1,v.mp4,1.0,2.5,open door\n")
+    out = records(run_tool("leap-clips", bom, check=True).stdout)
+    assert out[0]["id"] == "a1" and out[0]["narration"] == "open door"
+    jsonl = tmp_path / "notepad.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "j1", "video": "v.mp4", "start": 0, "stop": 1}).encode() + b"\n")
+    assert records(run_tool("leap-clips", jsonl, check=True).stdout)[0]["id"] == "j1"
