@@ -30,16 +30,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import visor
+
 FRAME_KEY = re.compile(r"frame_(\d+)\.\w+$")
-EPIC_VIDEO = re.compile(r"^P\d+_(\d+)$")
 
 
 def epic_fps(video_id: str) -> float | None:
     """EPIC frame rate by video id: 60 fps for PXX_YY, 50 fps for PXX_1YY; None if not EPIC."""
-    m = EPIC_VIDEO.match(video_id)
-    if not m:
-        return None
-    return 50.0 if len(m.group(1)) == 3 else 60.0
+    return visor.epic_fps(video_id, default=None)
 
 
 @dataclass

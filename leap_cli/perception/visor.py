@@ -39,9 +39,13 @@ class VisorFrame(NamedTuple):
     entities: tuple[Entity, ...]
 
 
-def epic_fps(video_id: str) -> float:
-    """EPIC frame numbering rate: 50 fps for PXX_1YY (EPIC-100 extension) videos, else 60."""
-    return 50.0 if re.fullmatch(r"P\d+_\d{3,}", video_id) else 60.0
+def epic_fps(video_id: str, default: float | None = 60.0) -> float | None:
+    """EPIC frame numbering rate: 60 fps for PXX_YY, 50 fps for PXX_1YY (EPIC-100 extension)
+    videos; ``default`` for an id that is not an EPIC video's."""
+    m = re.fullmatch(r"P\d+_(\d+)", video_id)
+    if not m:
+        return default
+    return 50.0 if len(m.group(1)) >= 3 else 60.0
 
 
 def noun_key(class_id: int) -> str | None:
