@@ -97,6 +97,9 @@ def stage_options(fn):
     def wrapper(*args, inputs, output, resume, on_error, errors, shard, ids, quiet, verbose, **kw):
         if resume and not output:
             raise click.UsageError("--resume needs -o FILE (the file to continue)")
+        if output and any(i != "-" and os.path.realpath(i) == os.path.realpath(output) for i in inputs):
+            # Opening -o would empty the input before a line of it is read.
+            raise click.UsageError(f"-o {output} is also an input: write to another file")
         from .stream import StreamOptions  # not needed for --help: keeps start-up short
 
         ctx = click.get_current_context()

@@ -183,3 +183,11 @@ def test_ctrl_c_exits_130_without_traceback():
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130
     assert b"Traceback" not in err
+
+
+def test_output_that_is_also_an_input_is_refused_before_it_is_emptied(tmp_path):
+    f = tmp_path / "clips.jsonl"
+    f.write_text(jsonl(GOOD))
+    res = CliRunner().invoke(echo, [str(f), "-o", f"{tmp_path}/./clips.jsonl"])
+    assert res.exit_code == 2 and f"-o {tmp_path}/./clips.jsonl is also an input" in res.output
+    assert f.read_text() == jsonl(GOOD)
