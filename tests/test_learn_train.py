@@ -239,13 +239,33 @@ def test_fit_reports_unusable_records_and_trains_on_the_rest(videos, embed_cache
     _, train, _ = videos
     bad_verb = {**train[1], "id": "bad_verb", "program": {"steps": [{"verb_id": 12, "object_ids": [1]}]}}
     no_video = {**train[2], "id": "no_video", "video": str(tmp_path / "gone.mp4")}
+    backwards = {**train[4], "id": "backwards", "start": 3.0, "stop": 2.5}
     path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in [train[0], bad_verb, no_video]) + "{oops\n"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [train[0], bad_verb, no_video, backwards]) + "{oops\n"
                     + json.dumps(train[3]) + "\n")
     res = run_tool("leap-train", "fit", "--programs", path, "--epochs", "1", "--batch-size", "2", "--workers", "0",
                    "--losses", "CE", "--out", tmp_path / "o")
     assert res.returncode == 0, res.stderr
-    assert f"leap-train: skipped {path}:4: not JSON" in res.stderr
+    assert f"leap-train: skipped {path}:5: not JSON" in res.stderr
+    assert "leap-train: skipped backwards: stop 2.5 s is not after start 3 s" in res.stderr
     assert "leap-train: skipped bad_verb: bad_verb: sub-action verb_id 12 outside 0..7" in res.stderr
     assert f"leap-train: skipped no_video: {tmp_path / 'gone.mp4'}: no such file" in res.stderr
     assert json.loads((tmp_path / "o" / "metrics.jsonl").read_text())["step"] == 1  # 2 clips, batch 2
+
+
+def test_predict_reports_clips_without_a_usable_window(videos, tmp_path):
+    # an untrained tiny network is enough: the point is which clips get an error record
+    import dataclasses
+
+    from leap_cli.learn.model import LeapNet, ModelConfig
+    from leap_cli.learn.train import Predictor, TrainConfig
+    _, train, _ = videos
+    cfg = TrainConfig(model=ModelConfig(backbone="tiny", head_hidden=8))
+    ckpt = tmp_path / "c.pt"
+    torch.save({"model": LeapNet(cfg.model).state_dict(), "config": dataclasses.asdict(cfg), "epoch": 0}, ckpt)
+    recs = [train[0], {**train[1], "id": "backwards", "start": 3.0, "stop": 2.0},
+            {k: v for k, v in train[2].items() if k != "stop"}, {**train[3], "start": -1.0}, train[4]]
+    out = list(Predictor(str(ckpt), 8, 0)(recs))
+    assert [o["id"] for o in out if isinstance(o, dict)] == [train[0]["id"], train[4]["id"]]
+    assert [str(o) for o in out if not isinstance(o, dict)] == [
+        "stop 2 s is not after start 3 s", "needs numeric start and stop (seconds)", "start -1 s is negative"]

@@ -269,14 +269,15 @@ def feature_dim(cfg: TrainConfig, records: list[dict]) -> int:
 
 def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]]:
     """Records whose targets can be built (others reported once here, not mid-epoch in a worker)."""
-    from leap_cli.learn.data import targets
+    from leap_cli.learn.data import clip_times, targets
     from leap_cli.records import ClipError
 
     good, bad = [], []
     for rec in records:
         try:
-            if "start" not in rec or "stop" not in rec or (not cfg.features and not rec.get("video")):
-                raise ClipError("needs start, stop and video (or --features)")
+            clip_times(rec)
+            if not cfg.features and not rec.get("video"):
+                raise ClipError("needs video (or --features)")
             if not cfg.features and not os.path.isfile(rec["video"]):
                 raise ClipError(f"{rec['video']}: no such file")
             targets(rec, {}, 1, cfg.model.max_steps)
