@@ -178,6 +178,29 @@ def test_cli_unknown_prediction_id_is_an_error(files, tmp_path):
     assert "1 predicted ids are not in the annotations (first: P18_01_1)" in res.stderr
 
 
+def test_cli_bad_annotation_rows_and_duplicate_predictions_are_reported(files, tmp_path):
+    preds, _, _ = files
+    dup = tmp_path / "dup.jsonl"
+    dup.write_text(preds.read_text() + preds.read_text().splitlines()[0] + "\n")
+    ann = tmp_path / "bad.csv"
+    ann.write_text("narration_id,participant_id,verb_class,noun_class\nP01_01_0,P01,1,10\nP18_01_1,P18,x,11\n")
+    res = run_tool("leap-eval", "recognition", "--predictions", dup, "--annotations", ann)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["all_verb_accuracy_at_1"] == 100.0      # P01_01_0 only, counted once
+    assert f"{dup}:4: P01_01_0: a second prediction for this clip (line 1 kept)" in res.stderr
+    assert f"{ann}:3: P18_01_1: verb_class 'x' is not a class id" in res.stderr
+    assert "1 clips have no verb_class and noun_class in the annotations and are not evaluated" in res.stderr
+    records = tmp_path / "gt.jsonl"
+    records.write_text('{"id": "P01_01_0", "verb_class": 1, "noun_class": 10}\n{oops\n')
+    res = run_tool("leap-eval", "recognition", "--predictions", dup, "--annotations", records)
+    assert f"{records}:2: not JSON" in res.stderr
+    no_col = tmp_path / "no_col.csv"
+    no_col.write_text("narration_id,verb_class\nP01_01_0,1\n")
+    res = run_tool("leap-eval", "recognition", "--predictions", preds, "--annotations", no_col)
+    assert res.returncode == 1
+    assert f"{no_col}: no column noun_class" in res.stderr
+
+
 def test_eval_and_train_commands_do_not_import_torch_at_start():
     import subprocess
     import sys

@@ -17,8 +17,10 @@ def _metrics(kind: str, predictions: str, annotations: str, tail_verbs=None, tai
     from ..learn import metrics as M
 
     preds = E.read_predictions(predictions, need_scores=kind != "programs")
-    result, notes = E.evaluate(kind, preds, E.read_annotations(annotations),
-                               M.load_split(tail_verbs, tail_nouns, unseen))
+    gt, problems = E.read_annotations(annotations)
+    for note in preds.problems + problems:  # before evaluating: a failure below may come from them
+        click.echo(f"leap-eval: {note}", err=True)
+    result, notes = E.evaluate(kind, preds, gt, M.load_split(tail_verbs, tail_nouns, unseen))
     for note in notes:
         click.echo(f"leap-eval: {note}", err=True)
     click.echo(json.dumps(result, sort_keys=True))

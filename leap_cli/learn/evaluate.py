@@ -29,6 +29,7 @@ def _open(path: str):
 
 def read_predictions(path: str, need_scores: bool = True) -> Predictions:
     p = Predictions()
+    seen: dict[str, int] = {}   # id -> line of its prediction
     with _open(path) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
@@ -45,11 +46,15 @@ def read_predictions(path: str, need_scores: bool = True) -> Predictions:
             if "error" in rec:
                 p.problems.append(f"{where}: {rec['id']}: error record from {rec['error'].get('stage')}")
                 continue
+            if rec["id"] in seen:
+                p.problems.append(f"{where}: {rec['id']}: a second prediction for this clip (line {seen[rec['id']]} kept)")
+                continue
             v, s = rec.get("verb_scores"), rec.get("noun_scores")
             if need_scores and (not isinstance(v, list) or len(v) != M.N_VERBS
                                 or not isinstance(s, list) or len(s) != M.N_NOUNS):
                 p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{M.N_VERBS}] and noun_scores [{M.N_NOUNS}]")
                 continue
+            seen[rec["id"]] = n
             p.ids.append(rec["id"])
             p.verb_scores.append(v)
             p.noun_scores.append(s)
@@ -57,34 +62,77 @@ def read_predictions(path: str, need_scores: bool = True) -> Predictions:
     return p
 
 
-def read_annotations(path: str) -> dict[str, dict]:
-    """{id: {"participant_id", "verb_class", "noun_class", "steps"}} from an EPIC-format CSV
-    (narration_id, participant_id, verb_class, noun_class) or JSONL clip/program records."""
-    out = {}
+CSV_COLUMNS = ("narration_id", "verb_class", "noun_class")
+
+
+def _class(value, name: str):
+    """An EPIC class id from a CSV cell or JSON value (None stays None)."""
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} {value!r} is not a class id") from None
+
+
+def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
+    """({id: {"participant_id", "verb_class", "noun_class", "steps"}}, problems 'file:line: reason')
+    from an EPIC-format CSV (narration_id, participant_id, verb_class, noun_class) or JSONL
+    clip/program records. A CSV without the needed columns is an error (ValueError)."""
+    out, problems = {}, []
     if path.endswith((".csv", ".csv.gz")):
         with _open(path) as f:
-            for row in csv.DictReader(f):
-                out[row["narration_id"]] = {"participant_id": row.get("participant_id") or row["narration_id"].split("_")[0],
-                                            "verb_class": int(row["verb_class"]), "noun_class": int(row["noun_class"]),
-                                            "steps": None}
-        return out
+            reader = csv.DictReader(f)
+            absent = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
+            if absent:
+                raise ValueError(f"{path}: no column {', '.join(absent)} (an EPIC-format CSV has "
+                                 f"{', '.join(CSV_COLUMNS)}, participant_id)")
+            for row in reader:
+                where = f"{path}:{reader.line_num}"
+                nid = row["narration_id"]
+                entry = {"participant_id": row.get("participant_id") or nid.split("_")[0],
+                         "verb_class": None, "noun_class": None, "steps": None}
+                try:
+                    entry["verb_class"] = _class(row["verb_class"], "verb_class")
+                    entry["noun_class"] = _class(row["noun_class"], "noun_class")
+                except ValueError as e:
+                    problems.append(f"{where}: {nid}: {e}")
+                    entry["verb_class"] = entry["noun_class"] = None  # known clip, no usable label
+                out[nid] = entry
+        return out, problems
     with _open(path) as f:
         for n, line in enumerate(f, 1):
             if not line.strip():
                 continue
-            rec = json.loads(line)
-            if not isinstance(rec, dict) or "error" in rec or not rec.get("id"):
+            where = f"{path}:{n}"
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                problems.append(f"{where}: not JSON ({e.msg})")
                 continue
+            if not isinstance(rec, dict) or not rec.get("id"):
+                problems.append(f"{where}: no id")
+                continue
+            if "error" in rec:
+                continue  # a clip a pipeline stage failed on has no ground truth to offer
             prog = rec.get("program") if isinstance(rec.get("program"), dict) else None
-            out[rec["id"]] = {"participant_id": rec.get("participant_id") or rec["id"].split("_")[0],
-                              "verb_class": rec.get("verb_class"), "noun_class": rec.get("noun_class"),
-                              "steps": prog.get("steps") if prog and not prog.get("missing") else None}
-    return out
+            entry = {"participant_id": rec.get("participant_id") or rec["id"].split("_")[0],
+                     "verb_class": None, "noun_class": None,
+                     "steps": prog.get("steps") if prog and not prog.get("missing") else None}
+            try:
+                entry["verb_class"] = _class(rec.get("verb_class"), "verb_class")
+                entry["noun_class"] = _class(rec.get("noun_class"), "noun_class")
+            except ValueError as e:
+                problems.append(f"{where}: {rec['id']}: {e}")
+                entry["verb_class"] = entry["noun_class"] = None
+            out[rec["id"]] = entry
+    return out, problems
 
 
 def evaluate(kind: str, preds: Predictions, gt: dict, split: M.Split) -> tuple[dict, list[str]]:
-    """Metrics for `kind` (recognition | anticipation | programs) and notes for stderr."""
-    notes = list(preds.problems)
+    """Metrics for `kind` (recognition | anticipation | programs) and notes for stderr
+    (the readers' problems are the caller's to report)."""
+    notes = []
     unknown = [i for i in preds.ids if i not in gt]
     if unknown:
         raise ValueError(f"{len(unknown)} predicted ids are not in the annotations (first: {unknown[0]})")
@@ -98,6 +146,9 @@ def evaluate(kind: str, preds: Predictions, gt: dict, split: M.Split) -> tuple[d
             notes.append(f"{len(preds.ids) - len(keep)} clips have no ground-truth program and are not evaluated")
         return M.programs([preds.steps[k] for k in keep], [gt[preds.ids[k]]["steps"] for k in keep]), notes
     keep = [k for k, i in enumerate(preds.ids) if gt[i]["verb_class"] is not None and gt[i]["noun_class"] is not None]
+    if len(keep) < len(preds.ids):
+        notes.append(f"{len(preds.ids) - len(keep)} clips have no verb_class and noun_class in the annotations "
+                     "and are not evaluated")
     if not keep:
         raise ValueError("no predicted clip has verb_class and noun_class in the annotations")
     ids = [preds.ids[k] for k in keep]
