@@ -48,3 +48,14 @@ def test_figure5_pngs(tmp_path):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
         assert f"wrote {out / name}" in res.stderr
+
+
+def test_label_objects_are_counted_by_class_key_like_the_programs():
+    from leap_cli.ontology import noun_id
+    from leap_cli.stats import summarize
+
+    recs = [{"id": "P01_01_1", "verb": "wash", "noun": "saucepan", "all_nouns": ["saucepan", "mug"],
+             "all_noun_classes": [noun_id("pan"), noun_id("cup")], "program": program(("use", ["pan"]))}]
+    s = summarize(recs)
+    assert s["objects_in_labels"] == {"pan": 1, "cup": 1}
+    assert s["objects_in_programs"] == {"pan": 1}
