@@ -61,10 +61,14 @@ def test_rules_follow_the_evidence_in_time_order():
     assert body == [
         'use("bowl", "carrot")',          # sound at 0.55 s while holding the bowl
         'goto("carrot")',                 # walking 0.57-1.77 s, towards what is grabbed next
-        'while not is_cut("carrot"):',    # the verb's template, at the grab (2.82 s): knife in hand
+        'if not in_hand("carrot"):',      # the carrot's grab at 2.82 s: a hand is freed first
+        'release("bowl")',
+        'grasp("carrot")',
+        'assert in_hand("carrot")',
+        'while not is_cut("carrot"):',    # the verb's template, at that grab: knife in hand
         'use("knife", "carrot")',
         'if not in_hand("board_chopping"):',  # grab at 3.50 s: a hand is freed first
-        'release("bowl")',
+        'release("knife")',
         'grasp("board_chopping")',
         'assert in_hand("board_chopping")',
         'use("board_chopping", "carrot")',    # sound at 3.55 s
@@ -105,6 +109,43 @@ def test_rules_the_event_that_places_the_verb_is_not_repeated():
                                  {"label": "rustle", "start": 0.316, "stop": 1.6}]}}
     assert _body(rules.write_program(grab, "grab_pancakes")) == [
         'if not in_hand("pancake"):', 'grasp("pancake")', 'assert in_hand("pancake")', 'use("pancake")']
+
+
+def test_rules_a_grab_the_verb_does_not_make_itself_is_kept():
+    # The real P06_10_49 "chop carrots": carrot and knife grabbed at once. The cut grasps the
+    # knife; the carrot's grab is evidence too and must not vanish from the program.
+    chop = {"id": "P06_10_49", "start": 0, "stop": 7.4, "narration": "chop carrots", "verb": "chop",
+            "verb_class": 7, "noun": "carrot", "all_nouns": ["carrot"],
+            "detect": {"objects": ["knife", "carrot", "board:chopping", "hob", "pot", "lid"]},
+            "contact": {"holding_at_start": {"left": None, "right": None},
+                        "events": [{"t": 1.313, "hand": "left", "kind": "grab", "object": "carrot"},
+                                   {"t": 1.313, "hand": "right", "kind": "grab", "object": "knife"}]},
+            "audio": {"events": [{"label": "cut / chop", "start": 2.525, "stop": 2.825}]}}
+    text = rules.write_program(chop, "chop_carrots")
+    assert _body(text) == [
+        'if not in_hand("carrot"):', 'grasp("carrot")', 'assert in_hand("carrot")',
+        'if not in_hand("knife"):', 'grasp("knife")', 'assert in_hand("knife")',
+        'while not is_cut("carrot"):', 'use("knife", "carrot")',
+        'use("knife", "carrot")']  # the cutting sound at 2.52 s
+    assert parse_program(text, "chop_carrots")["valid"]
+
+
+def test_rules_programs_fit_in_nine_sub_actions():
+    # A long clip with many contacts and sounds: the least telling evidence goes (sounds first),
+    # the verb's own sub-actions stay, and leap-parse has nothing to cut (the paper's n < 10).
+    objs = ["plate", "cup", "bowl", "spoon", "fork", "glass", "lid", "pan"]
+    events = []
+    for k, o in enumerate(objs):
+        events += [{"t": 1.0 * k, "hand": "left", "kind": "grab", "object": o},
+                   {"t": 1.0 * k + 0.5, "hand": "left", "kind": "release", "object": o}]
+    rec = {"id": "x", "start": 0, "stop": 9, "verb_class": 3, "verb": "open", "noun": "fridge",
+           "contact": {"holding_at_start": {"left": None, "right": None}, "events": events},
+           "audio": {"events": [{"label": "water", "start": 0.2 + k, "stop": 0.3 + k} for k in range(8)]}}
+    text = rules.write_program(rec, "open_fridge")
+    prog = parse_program(text, "open_fridge")
+    assert prog["valid"] and prog["warnings"] == [] and len(prog["steps"]) == 9
+    assert [s["verb"] for s in prog["steps"]][-3:] == ["grasp", "use", "release"]  # the open itself
+    assert {s["objects"][0] for s in prog["steps"]} >= {"fridge", "plate"}
 
 
 def test_retry_after_headers():

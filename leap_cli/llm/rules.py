@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import ontology
+from ..program.program import MAX_STEPS
 from ..ontology import SUBACTIONS
 from .stub import Stub, noun_text, render, t2
 
@@ -303,8 +304,29 @@ def write_program(record: dict, name: str, echo: bool = True) -> str:
     """The rules model's program for one clip, as source text in the program dialect."""
     template = template_for(record)
     b = bind(record, template)
-    w = _Writer(held=_holding(record), keep={x for x in (b.noun, b.tool) if x})
     events = _events(record)
+    lines = _body(record, template, b, events)
+    # The paper's programs have fewer than 10 sub-actions (leap-parse keeps the first 9): with
+    # more evidence than fits, the least telling goes first (the latest sound, then walk, then
+    # the latest contact) until the program fits; the verb's own sub-actions always stay.
+    while _count(lines) > MAX_STEPS and events:
+        last = {"contact" if kind in ("grab", "release") else kind: i
+                for i, (_, _, kind, _) in enumerate(events)}
+        drop = next(last[k] for k in ("sound", "goto", "contact") if k in last)
+        events = events[:drop] + events[drop + 1:]
+        lines = _body(record, template, b, events)
+    # The stub's header (and, with echo, its evidence comments), as a model would answer.
+    head = render(record, name) if echo else render(record, name).split("\n", 1)[0] + "\n"
+    return head + "\n".join(lines) + "\n"
+
+
+def _count(lines: list[str]) -> int:
+    return sum(line.strip().startswith(SUBACTION_CALLS) for line in lines)
+
+
+def _body(record: dict, template: str, b: Binding, events: list) -> list[str]:
+    """The program's lines below the header: the evidence in time order around the core."""
+    w = _Writer(held=_holding(record), keep={x for x in (b.noun, b.tool) if x})
     # The verb's own sub-actions happen at the grab of its object (or tool) when the contact
     # detector saw one, else at the first sound, else after the other evidence. That event is
     # the core's own evidence, not a sub-action of its own: a grab at the same instant as another
@@ -314,9 +336,14 @@ def write_program(record: dict, name: str, echo: bool = True) -> str:
                   None)
     if anchor is None:
         anchor = next((i for i, (_, _, k, _) in enumerate(events) if k == "sound"), len(events))
+    # The object the core itself grasps: the tool for a tool's verb, else the noun. A grab of the
+    # other one (the carrot of "chop carrots", held while the knife cuts) is a grasp of its own.
+    own = b.tool if b.tool and template in ("cut", "peel", "mix", "cook", "dry", "wash", "scoop") else b.noun
     core_done = False
     for i, (t, _, kind, obj) in enumerate(events):
         if i == anchor:
+            if kind == "grab" and obj != own:
+                w.get(obj, f"grab the {obj} (at {t2(t)} s)")
             _core(w, template, b)
             core_done = True
             continue
@@ -335,15 +362,13 @@ def write_program(record: dict, name: str, echo: bool = True) -> str:
         elif kind == "sound" and w.held:
             a = w.held[-1]
             w.comment(f"use the {a} (sound at {t2(t)} s)")
-            w.call("use", *([a, b.noun] if a != b.noun and b.noun not in w.held else [a]))
+            w.call("use", *([a, b.noun] if a != b.noun else [a]))  # used on the verb's noun
     if not core_done:
         _core(w, template, b)
-    if not any(line.strip().startswith(SUBACTION_CALLS) for line in w.lines):
+    if not _count(w.lines):
         w.comment("nothing to do: the evidence shows the goal already reached")
         w.call("nothing")
-    # The stub's header (and, with echo, its evidence comments), as a model would answer.
-    head = render(record, name) if echo else render(record, name).split("\n", 1)[0] + "\n"
-    return head + "\n".join(w.lines) + "\n"
+    return w.lines
 
 
 SUBACTION_CALLS = tuple(f"{v}(" for v in SUBACTIONS)
