@@ -337,3 +337,17 @@ def test_annotations_background_and_bad_files(tmp_path):
     assert proc.returncode == 2 and "not an EPIC-Sounds annotation file with classes" in proc.stderr
     proc = run_tool("leap-audio", "--annotations", table, "--model", "m.onnx", input=text)
     assert proc.returncode == 2 and "give at most one of --model, --annotations (got --model and --annotations)" in proc.stderr
+
+
+def test_a_window_input_seeking_reads_short_is_decoded_exactly():
+    # In the VLC-muxed EPIC sample, ffmpeg's input-side seek to 8.0 s returns only the last
+    # 2.66 s of an 8-12 s window (more than half, so media's own fallback does not run); the
+    # events must be those of the real 8-12 s audio: the loudest burst (8.4-8.7 s) among them.
+    video = DATA / "demo" / "media" / "epic_sounds.mp4"
+    assert len(media._decode_audio(str(video), 8.0, 12.0, audio.RATE, seek_input=True)) < 3 * audio.RATE
+    exact = media._decode_audio(str(video), 8.0, 12.0, audio.RATE, seek_input=False)
+    proc = run_tool("leap-audio", input=clip(video, 8.0, 12.0))
+    assert proc.returncode == 0, proc.stderr
+    events = records(proc.stdout)[0]["audio"]["events"]
+    assert events == audio.sound_events(exact)
+    assert any(e["start"] <= 0.45 and e["stop"] >= 0.65 for e in events), events
