@@ -269,3 +269,12 @@ def test_predict_reports_clips_without_a_usable_window(videos, tmp_path):
     assert [o["id"] for o in out if isinstance(o, dict)] == [train[0]["id"], train[4]["id"]]
     assert [str(o) for o in out if not isinstance(o, dict)] == [
         "stop 2 s is not after start 3 s", "needs numeric start and stop (seconds)", "start -1 s is negative"]
+
+
+def test_global_batch_must_split_evenly_over_the_processes(tmp_path, monkeypatch):
+    # 8 clips on 3 processes would silently train with a global batch of 6
+    from leap_cli.learn.train import config_from_options, fit
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="--batch-size 8 is the global batch: it must be a positive multiple "
+                                         "of the 3 processes"):
+        fit(config_from_options(programs=[], out=str(tmp_path / "o"), batch_size=8))

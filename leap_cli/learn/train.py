@@ -255,7 +255,7 @@ def _loader(ds, cfg: TrainConfig, d: Dist):
     from leap_cli.learn.data import EpochSampler
 
     sampler = DistributedSampler(ds, d.world, d.rank, shuffle=True, seed=cfg.seed, drop_last=True)
-    return DataLoader(ds, batch_size=max(1, cfg.batch_size // d.world), sampler=EpochSampler(sampler),
+    return DataLoader(ds, batch_size=cfg.batch_size // d.world, sampler=EpochSampler(sampler),
                       num_workers=cfg.workers, pin_memory=d.device.type == "cuda", drop_last=True,
                       persistent_workers=cfg.workers > 0, prefetch_factor=4 if cfg.workers > 0 else None), sampler
 
@@ -290,6 +290,10 @@ def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]
 def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     """Train; returns the last epoch's metrics. Files in cfg.out: config.json, last.pt, best.pt,
     metrics.jsonl, pretrained.json (the key report when --pretrained is given)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if cfg.batch_size < 1 or cfg.batch_size % world:
+        raise ValueError(f"--batch-size {cfg.batch_size} is the global batch: it must be a positive multiple "
+                         f"of the {world} processes")
     d = setup_distributed()
     train_recs, problems = read_records(cfg.programs, cfg.videos)
     val_recs, vproblems = read_records(cfg.val, cfg.videos) if cfg.val else ([], [])
