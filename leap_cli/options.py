@@ -153,3 +153,13 @@ class Rate(click.ParamType):
         if not fps > 0:
             self.fail("--fps must be a positive number or 'native'", param, ctx)
         return fps
+
+
+def need_module(module: str, extra: str, flag: str) -> None:
+    """A one-line error naming the pip extra when an optional module a flag needs is absent."""
+    import importlib
+
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        raise click.ClickException(f"{flag} needs {module}: pip install 'leap-cli[{extra}]'") from None

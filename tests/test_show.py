@@ -1,5 +1,9 @@
 """leap-show: a clip's timeline, stub and program in the terminal and as a PNG."""
 import json
+import subprocess
+import sys
+
+import pytest
 
 from conftest import run_tool
 
@@ -68,3 +72,27 @@ def test_contacts_are_listed_in_time_order_and_a_swap_shows_both_marks():
     assert lines[right + 1].strip() == "+water @4.41; +package @18.71; -water @18.71"
     cells = lines[right].split("|")[1]
     assert cells[12] == "+" and cells[51] == "±"  # 63 columns over 23.18 s
+
+
+@pytest.mark.parametrize("name", ["leap-stats", "leap-show"])
+def test_png_without_matplotlib_names_the_extra(name, tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECORD) + "\n")
+    module = f"leap_cli.commands.{name.split('-')[1]}"
+    code = (f"import sys; sys.modules['matplotlib'] = None\nimport {module} as m\n"
+            f"m.cli(['--ids', 'P01_01_12', {str(f)!r}, '--png', {str(tmp_path / 'x.png')!r}]"
+            if name == "leap-show" else
+            f"import sys; sys.modules['matplotlib'] = None\nimport {module} as m\n"
+            f"m.cli([{str(f)!r}, '--png', {str(tmp_path)!r}]")
+    code += ", prog_name=%r)" % name
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: --png needs matplotlib: pip install 'leap-cli[plot]'\n"
+    assert proc.stdout == ""
+
+
+def test_png_with_two_ids_is_a_usage_error_before_any_output(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECORD) + "\n" + json.dumps({**RECORD, "id": "P01_01_13"}) + "\n")
+    res = run_tool("leap-show", "--ids", "P01_01_12,P01_01_13", f, "--png", tmp_path / "x.png")
+    assert res.returncode == 2 and "--png draws one clip: give one id" in res.stderr and res.stdout == ""

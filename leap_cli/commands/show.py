@@ -6,7 +6,7 @@ import shutil
 
 import click
 
-from ..options import Tool
+from ..options import Tool, need_module
 from ..stream import read_lines
 
 
@@ -30,6 +30,10 @@ def cli(inputs, ids, png, video, width):
     from ..show import draw, render
 
     wanted = [i.strip() for i in ids.split(",") if i.strip()]
+    if png:
+        if len(wanted) > 1:
+            raise click.UsageError("--png draws one clip: give one id")
+        need_module("matplotlib", "plot", "--png")
     found = {line.record["id"]: line.record for line in read_lines(inputs or ("-",))
              if line.record is not None and line.record.get("id") in wanted}
     absent = [i for i in wanted if i not in found]
@@ -38,8 +42,6 @@ def cli(inputs, ids, png, video, width):
     width = width or shutil.get_terminal_size((160, 40)).columns
     click.echo("\n".join(render(found[i], width) for i in wanted), nl=False)
     if png:
-        if len(wanted) > 1:
-            raise click.UsageError("--png draws one clip: give one id")
         record = found[wanted[0]]
         own = record.get("video")
         draw(record, png, video or (own if own and os.path.isfile(own) else None))

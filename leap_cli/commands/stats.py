@@ -5,7 +5,7 @@ import json
 
 import click
 
-from ..options import Tool
+from ..options import Tool, need_module
 from ..stream import read_lines
 
 
@@ -26,10 +26,7 @@ def cli(inputs, output, png_dir, top):
     from ..stats import Summary, figure5
 
     if png_dir:
-        try:
-            import matplotlib  # noqa: F401 - only checking that the extra is installed
-        except ImportError:
-            raise click.ClickException("--png needs matplotlib: pip install 'leap-cli[plot]'") from None
+        need_module("matplotlib", "plot", "--png")
     summary, bad = Summary(), 0
     for line in read_lines(inputs or ("-",)):
         if line.record is None:
