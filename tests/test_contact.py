@@ -373,3 +373,18 @@ def test_a_corrupt_visor_file_is_an_error_naming_it(tmp_path):
         assert proc.returncode == 0
         assert r["error"]["message"] == (f"{tmp_path / 'P03_22.json'}: not a VISOR annotation file "
                                          "(JSONDecodeError: Expecting value: line 2 column 1 (char 24))")
+
+
+def test_unreadable_detector_arrays_are_an_error_naming_the_file(tmp_path):
+    folder = tmp_path / "P01" / "P01_09"
+    folder.mkdir(parents=True)
+    np.savez(folder / "frame_0000013386.npz", hand_dets=np.zeros((1, 5), np.float32))  # 5 columns, not 10
+    line = json.dumps({"schema": 1, "id": "P01_09_1", "video_id": "P01_09", "start": 223.0, "stop": 224.0})
+    proc = run_tool("leap-contact", "--hoa-raw", tmp_path, input=line + "\n")
+    (r,) = records(proc.stdout)
+    assert proc.returncode == 0
+    assert r["error"]["message"] == (f"{folder / 'frame_0000013386.npz'}: not detector arrays "
+                                     "(hand_dets row has 5 columns, expected 10)")
+    (folder / "frame_0000013380.npz").write_bytes(b"not a zip")
+    (r,) = records(run_tool("leap-contact", "--hoa-raw", tmp_path, input=line + "\n").stdout)
+    assert r["error"]["message"].startswith(f"{folder / 'frame_0000013380.npz'}: not detector arrays (")

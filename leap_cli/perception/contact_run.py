@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import re
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,6 +59,19 @@ def value(record: dict, src: dict, frames: list[contact.ContactFrame], dense: bo
             "frames": [contact.frame_record(f) for f in frames], "unnamed": unnamed}
 
 
+def matched(fr: hoa.HoaFrame, t: float, s: Settings) -> contact.ContactFrame:
+    """A detector frame's hands matched to their objects (the release's rule), at clip time t."""
+    return contact.from_hoa(hoa.match(fr, s.hand_threshold, s.object_threshold), t)
+
+
+def numbered_frames(record: dict, s: Settings, read) -> list[contact.ContactFrame]:
+    """The clip's EPIC frames at the sampling rate through ``read`` (frame number -> HoaFrame,
+    None where the source has no such frame), matched, with clip-relative times."""
+    start = detect_run.window(record)[0]
+    efps, numbers = clip_frames_range(record, s.fps)
+    return [matched(fr, round(n / efps - start, 4), s) for n in numbers if (fr := read(n)) is not None]
+
+
 def _find_video_file(root: str, video_id: str, suffix: str) -> str | None:
     participant = video_id.split("_")[0]
     for path in (os.path.join(root, participant, video_id + suffix), os.path.join(root, video_id + suffix)):
@@ -85,16 +99,16 @@ def hoa_source(root: str, s: Settings):
         if path is None:
             return value(record, src, [], True, s, require, f"no hand-object detections {vid}.pkl under {root}")
         messages = _pickle(path)
-        efps, numbers = clip_frames_range(record, s.fps)
-        frames = []
-        for n in numbers:
-            if n - 1 < len(messages):  # list index i is frame i + 1
-                _, fr = hoa.parse_detections(messages[n - 1])
-                if fr.frame not in (0, n):  # an empty message has frame 0
-                    raise records.ClipError(f"{path}: list index {n - 1} holds frame {fr.frame}, "
-                                            f"expected {n} (index i = frame i + 1)")
-                fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
-                frames.append(contact.from_hoa(fr, round(n / efps - detect_run.window(record)[0], 4)))
+
+        def read(n: int) -> hoa.HoaFrame | None:
+            if n - 1 >= len(messages):  # list index i is frame i + 1
+                return None
+            _, fr = hoa.parse_detections(messages[n - 1])
+            if fr.frame not in (0, n):  # an empty message has frame 0
+                raise records.ClipError(f"{path}: list index {n - 1} holds frame {fr.frame}, "
+                                        f"expected {n} (index i = frame i + 1)")
+            return fr
+        frames = numbered_frames(record, s, read)
         return value(record, src, frames, True, s, require,
                      f"{path} has {len(messages)} frames, none in the clip")
     return clip
@@ -120,16 +134,18 @@ def raw_source(root: str, s: Settings):
         if folder is None or not os.path.isdir(folder):
             return value(record, src, [], True, s, require, f"no folder {vid} of detector arrays under {root}")
         listing = _raw_listing(folder)
-        efps, numbers = clip_frames_range(record, s.fps)
-        frames = []
-        for n in numbers:
-            if n in listing:
+
+        def read(n: int) -> hoa.HoaFrame | None:
+            if n not in listing:
+                return None
+            try:
                 with np.load(listing[n], allow_pickle=False) as z:
                     w, h = (float(v) for v in z["size"]) if "size" in z else RAW_SIZE
-                    fr = hoa.raw_frame(n, z["hand_dets"] if "hand_dets" in z else None,
-                                       z["obj_dets"] if "obj_dets" in z else None, w, h)
-                fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
-                frames.append(contact.from_hoa(fr, round(n / efps - detect_run.window(record)[0], 4)))
+                    return hoa.raw_frame(n, z["hand_dets"] if "hand_dets" in z else None,
+                                         z["obj_dets"] if "obj_dets" in z else None, w, h)
+            except (OSError, ValueError, TypeError, zipfile.BadZipFile) as e:
+                raise records.ClipError(f"{listing[n]}: not detector arrays ({e})") from None
+        frames = numbered_frames(record, s, read)
         return value(record, src, frames, True, s, require, f"no detector arrays for the clip's frames in {folder}")
     return clip
 
@@ -168,7 +184,7 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
     def clip(record: dict, require: bool) -> dict:
         src = records.source("contact", model=os.path.basename(model), sha256=m.sha256,
                              fps="native" if s.fps is None else s.fps, **_naming(record))
-        frames = []
+        start, frames = detect_run.window(record)[0], []
         for times, images in detect_run.model_frames(record, det, s.fps, batch):
             step = det.batch or len(images)
             for a in range(0, len(images), step):
@@ -183,8 +199,7 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
                                      f"{len(chunk)} images, got {hands.shape} and {objs.shape}")
                 for t, hd, od in zip(times[a:a + step], hands, objs):
                     fr = hoa.raw_frame(0, hd, od, 1.0 if normalized else w, 1.0 if normalized else h)
-                    fr = hoa.match(fr, s.hand_threshold, s.object_threshold)
-                    frames.append(contact.from_hoa(fr, round(float(t) - detect_run.window(record)[0], 4)))
+                    frames.append(matched(fr, round(float(t) - start, 4), s))
         return value(record, src, frames, True, s, require, "no frame decoded")
     return clip
 
