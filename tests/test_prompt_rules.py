@@ -148,6 +148,19 @@ def test_rules_programs_fit_in_nine_sub_actions():
     assert {s["objects"][0] for s in prog["steps"]} >= {"fridge", "plate"}
 
 
+def test_rules_no_use_at_sounds_the_hands_do_not_make():
+    # Footsteps (as in the real P03_22_0 and _1) while holding the box: walking, not a use.
+    rec = {"id": "x", "start": 0, "stop": 1.5, "narration": "grab lunch box", "verb": "grab",
+           "verb_class": 0, "noun": "box", "all_nouns": ["box"],
+           "contact": {"holding_at_start": {"left": None, "right": None},
+                       "events": [{"t": 0.2, "hand": "right", "kind": "grab", "object": "box"}]},
+           "audio": {"events": [{"label": "footstep", "start": 0.5, "stop": 1.2},
+                                {"label": "background", "start": 1.2, "stop": 1.4},
+                                {"label": "rustle", "start": 1.3, "stop": 1.5}]}}
+    assert _body(rules.write_program(rec, "grab_lunch_box")) == [
+        'if not in_hand("box"):', 'grasp("box")', 'assert in_hand("box")', 'use("box")']  # the rustle only
+
+
 def test_retry_after_headers():
     assert backends.retry_after({"retry-after": "2"}) == 2.0
     assert backends.retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25

@@ -269,6 +269,10 @@ def _core(w: _Writer, template: str, b: Binding) -> None:
         raise ValueError(template)
 
 
+# EPIC-Sounds classes the hands do not make: no `use` at them (a footstep is walking).
+NOT_HANDS = frozenset({"footstep", "background", "human", "beep", "hoover / fan"})
+
+
 def _events(record: dict) -> list[tuple[float, int, str, str | None]]:
     """(time, order, kind, object) for the evidence, kinds goto/grab/release/sound, by time."""
     out = []
@@ -280,7 +284,8 @@ def _events(record: dict) -> list[tuple[float, int, str, str | None]]:
         if e.get("kind") in ("grab", "release") and e.get("object"):
             out.append((float(e["t"]), 1, e["kind"], _key(e["object"]) or noun_text(e["object"])))
     for s in audio.get("events") or []:
-        out.append((float(s["start"]), 2, "sound", None))
+        if s.get("label") not in NOT_HANDS:
+            out.append((float(s["start"]), 2, "sound", None))
     return sorted(out, key=lambda x: (x[0], x[1]))
 
 
