@@ -73,7 +73,7 @@ demo: install
 #        SOUNDS=EPIC_Sounds_train.csv VISOR=/data/visor SHARDS=8
 # One file per stage and shard: `make -j N` runs shards in parallel, a second `make` does nothing,
 # and a changed input re-runs only what depends on it. Each stage writes to .part with --resume
-# and renames when done, so a killed run continues where it stopped.
+# and renames when done, so a killed run continues where it stopped (unless an input changed since).
 EPIC_CSV ?= EPIC_100_train.csv
 OUT      ?= build/epic
 SHARDS   ?= 8
@@ -91,7 +91,9 @@ AUDIO_ARGS   := $(if $(SOUNDS),--annotations $(SOUNDS),$(if $(SOUNDS_MODEL),--mo
 SLAM_ARGS    := $(if $(FIELDS),--fields $(FIELDS),--fields $(OUT))
 DETECT_ARGS  := $(if $(DETECTOR),--model $(DETECTOR),$(if $(VISOR),--visor $(VISOR)))
 CONTACT_ARGS := $(if $(HOA),--hoa $(HOA),$(if $(VISOR),--visor $(VISOR)))
-RUN = $(BIN)/leap-$(1) -q --resume -o $@.part $(2) && mv $@.part $@
+# A .part older than an input was cut short before that input changed: its records are stale.
+RUN = for f in $^; do [ $@.part -nt $$f ] || rm -f $@.part; done; \
+      $(BIN)/leap-$(1) -q --resume -o $@.part $(2) && mv $@.part $@
 
 $(OUT)/clips.jsonl: $(EPIC_CSV)
 	@mkdir -p $(OUT)

@@ -1,5 +1,6 @@
 """The Make reproduction targets: shards chain the stages, a second make does nothing, and a
 changed input re-runs only what depends on it."""
+import json
 import os
 import subprocess
 import sys
@@ -37,3 +38,25 @@ def test_sharded_pipeline_is_incremental(tmp_path):
     plan = make("-n", "programs", *args).stdout
     assert "leap-audio" in plan and "leap-parse" in plan and "leap-merge" in plan
     assert "leap-clips" not in plan  # the clip list does not depend on the sounds
+
+
+def test_a_killed_stage_continues_but_not_from_a_stale_part(tmp_path):
+    sounds = tmp_path / "sounds.csv"
+    sounds.write_text((DEMO / "EPIC_Sounds_validation.sample.csv").read_text())
+    out = tmp_path / "out"
+    args = [f"OUT={out}", f"EPIC_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", f"SOUNDS={sounds}",
+            "SHARDS=1", "--no-print-directory"]
+    make(str(out / "clips.jsonl"), *args)
+    first = records((out / "clips.jsonl").read_text())[0]
+    marked = json.dumps({**first, "audio": {"events": [], "note": "from the killed run"}}) + "\n"
+    (out / "audio.0.jsonl.part").write_text(marked)  # a killed run's output, newer than its inputs
+    make(str(out / "audio.0.jsonl"), *args)
+    audio = records((out / "audio.0.jsonl").read_text())
+    assert audio[0]["audio"].get("note") == "from the killed run" and len(audio) == 86  # continued
+    (out / "audio.0.jsonl").unlink()
+    (out / "audio.0.jsonl.part").write_text(marked)
+    time.sleep(1.1)
+    os.utime(sounds)  # the sounds were fixed after the kill: the part is stale
+    make(str(out / "audio.0.jsonl"), *args)
+    audio = records((out / "audio.0.jsonl").read_text())
+    assert "note" not in audio[0]["audio"] and len(audio) == 86
