@@ -388,3 +388,25 @@ def test_unreadable_detector_arrays_are_an_error_naming_the_file(tmp_path):
     (folder / "frame_0000013380.npz").write_bytes(b"not a zip")
     (r,) = records(run_tool("leap-contact", "--hoa-raw", tmp_path, input=line + "\n").stdout)
     assert r["error"]["message"].startswith(f"{folder / 'frame_0000013380.npz'}: not detector arrays (")
+
+
+def test_visor_detect_and_contact_on_a_second_real_video():
+    # P06_10 (60 fps numbering) from the demo data: the narrations' own clips through
+    # leap-clips | leap-detect --visor | leap-contact --visor
+    demo = DATA / "demo"
+    ids = "P06_10_0,P06_10_28,P06_10_35"
+    clips = run_tool("leap-clips", demo / "EPIC_100_validation.sample.csv", "--ids", ids, "-q", check=True)
+    det = run_tool("leap-detect", "--visor", demo / "visor", "-q", input=clips.stdout, check=True)
+    proc = run_tool("leap-contact", "--visor", demo / "visor", "-q", input=det.stdout, check=True)
+    out = {r["id"]: r for r in records(proc.stdout)}
+    for r in out.values():
+        rec.validate(r)
+    pan = out["P06_10_0"]  # pick up pan, 4.54-6.24 s; VISOR frames 308 and 337
+    assert [f["t"] for f in pan["detect"]["frames"]] == [round(308 / 60 - 4.54, 3), round(337 / 60 - 4.54, 3)]
+    assert pan["detect"]["objects"] == ["lid", "pan", "hob", "pot"]
+    assert [(e["t"], e["hand"], e["kind"], e["object"]) for e in pan["contact"]["events"]] == [
+        (round(308 / 60 - 4.54, 3), "left", "grab", "pan"), (round(337 / 60 - 4.54, 3), "right", "grab", "lid")]
+    board = out["P06_10_28"]["contact"]["events"]  # pick up chopping board (knife in the other hand)
+    assert ("left", "grab", "board:chopping") in [(e["hand"], e["kind"], e["object"]) for e in board]
+    knife = out["P06_10_35"]["contact"]["events"]  # pick up knife: the left hand is on the drawer
+    assert [(e["hand"], e["kind"], e["object"]) for e in knife] == [("left", "grab", "drawer"), ("right", "grab", "knife")]
