@@ -214,3 +214,6 @@ def test_numbered_stub_names_answered_without_their_numbers():
                              "2 functions named like 'take_cup_2'; read number 2"]
     one = parse_program('def take_cup_3():\n    grasp("cup")\n', "take_cup")
     assert one["warnings"] == ["function 'take_cup_3' read as 'take_cup'"]
+    # A third stub, answered by neither of two take_cup: no guess (it was the first one's program).
+    with pytest.raises(ProgramError, match=r"^no function named 'take_cup_3' in the response \(it has take_cup, take_cup\)$"):
+        parse_program(text, "take_cup_3")

@@ -466,7 +466,9 @@ def select(found: list[Chunk], function: str | None) -> tuple[Chunk | None, list
         # Stubs named take_cup, take_cup_2, ... answered as take_cup, take_cup: the k-th is take_cup_k.
         k = _SUFFIX.search(function)
         k = int(k.group(1)) if k and len(same) > 1 else 1
-        pick = same[k - 1] if k <= len(same) else same[0]
+        if k > len(same):  # take_cup_3 among two take_cup: which one is unknowable
+            return None, []
+        pick = same[k - 1]
         notes = [f"function {pick.name!r} read as {function!r}"]
         if len(same) > 1:
             notes.append(f"{len(same)} functions named like {function!r}; read number {same.index(pick) + 1}")
