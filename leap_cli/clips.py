@@ -154,6 +154,18 @@ def clip_lines(paths: Iterable[str], participants=None, split=None) -> list[Line
 VIDEO_LAYOUTS = ("{dir}/{pid}/videos/{vid}{ext}", "{dir}/{pid}/{vid}{ext}", "{dir}/{vid}{ext}")
 
 
+def video_path(record: dict, directory: str) -> str:
+    """--videos DIR for one clip: a generic list's own ``video`` (relative ones under DIR), else
+    the EPIC video file for its video id."""
+    own = record.get("video")
+    if own:
+        path = own if os.path.isabs(own) else os.path.join(directory, own)
+        if not os.path.isfile(path):
+            raise ClipError(f"no video file {path}")
+        return path
+    return find_video(directory, record["video_id"], record.get("participant_id"))
+
+
 def find_video(directory: str, video_id: str, participant_id: str | None = None) -> str:
     """The video file for an EPIC video id under DIR in any of the official layouts."""
     pid = participant_id or video_id.split("_")[0]

@@ -103,3 +103,13 @@ def test_a_byte_order_mark_is_not_part_of_the_first_column(tmp_path):
     jsonl = tmp_path / "notepad.jsonl"
     jsonl.write_bytes(b"\xef\xbb\xbf" + json.dumps({"id": "j1", "video": "v.mp4", "start": 0, "stop": 1}).encode() + b"\n")
     assert records(run_tool("leap-clips", jsonl, check=True).stdout)[0]["id"] == "j1"
+
+
+def test_videos_dir_is_the_root_of_a_generic_lists_relative_paths(tmp_path):
+    (tmp_path / "ego4d").mkdir()
+    (tmp_path / "ego4d" / "3c0d.mp4").write_bytes(b"")
+    mine = tmp_path / "mine.csv"
+    mine.write_text(f"id,video,start,stop\na,3c0d.mp4,1,2\nb,gone.mp4,1,2\nc,{tmp_path}/ego4d/3c0d.mp4,3,4\n")
+    out = records(run_tool("leap-clips", mine, "--videos", tmp_path / "ego4d").stdout)
+    assert out[0]["video"] == f"{tmp_path}/ego4d/3c0d.mp4" and out[2]["video"] == out[0]["video"]
+    assert out[1]["error"]["message"] == f"no video file {tmp_path}/ego4d/gone.mp4"

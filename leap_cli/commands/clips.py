@@ -9,7 +9,8 @@ from ..options import Tool, finish, stage_options
 @click.command(cls=Tool)
 @stage_options
 @click.option("--videos", type=click.Path(file_okay=False), metavar="DIR",
-              help="Fill `video` from DIR (DIR/PXX/videos/PXX_YY.MP4, DIR/PXX/PXX_YY.MP4 or DIR/PXX_YY.MP4).")
+              help="Fill `video` from DIR (DIR/PXX/videos/PXX_YY.MP4, DIR/PXX/PXX_YY.MP4 or DIR/PXX_YY.MP4); "
+              "a generic list's relative `video` paths are taken under DIR.")
 @click.option("--participants", metavar="P01,P02", help="Only these participants.")
 @click.option("--split", type=click.Choice(["first32", "last5"]),
               help="The paper's split by participant: P01-P32 train, P33-P37 evaluate.")
@@ -32,7 +33,7 @@ def cli(opts, videos, participants, split):
 
     def locate(record: dict) -> dict:
         if videos:
-            record = {**record, "video": clips.find_video(videos, record["video_id"], record.get("participant_id"))}
+            record = {**record, "video": clips.video_path(record, videos)}
         return record
 
     finish(run(opts, "clips", locate, lines=lines))
