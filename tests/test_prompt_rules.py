@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from leap_cli import ontology
 from leap_cli.llm import backends, cost, rules
@@ -159,6 +161,31 @@ def test_rules_no_use_at_sounds_the_hands_do_not_make():
                                 {"label": "rustle", "start": 1.3, "stop": 1.5}]}}
     assert _body(rules.write_program(rec, "grab_lunch_box")) == [
         'if not in_hand("box"):', 'grasp("box")', 'assert in_hand("box")', 'use("box")']  # the rustle only
+
+
+_NOUNS = ["cup", "plate", "knife", "carrot", "fridge", "tap", "board:chopping", "spoon", "pan", "towel:kitchen"]
+_t = st.floats(0, 5, allow_nan=False).map(lambda x: round(x, 2))
+_evidence = st.fixed_dictionaries({
+    "verb_class": st.integers(0, 96), "noun": st.sampled_from(_NOUNS),
+    "holding": st.lists(st.sampled_from(_NOUNS + [None]), min_size=2, max_size=2),
+    "contacts": st.lists(st.tuples(_t, st.sampled_from(["grab", "release"]), st.sampled_from(_NOUNS)), max_size=12),
+    "gotos": st.lists(_t, max_size=3),
+    "sounds": st.lists(st.tuples(_t, st.sampled_from(["cut / chop", "footstep", "rustle", "water", None])), max_size=5),
+})
+
+
+@settings(max_examples=150, deadline=None)
+@given(_evidence)
+def test_rules_programs_valid_for_any_evidence(e):
+    # Contacts in any order (a release of what is not held, a grab of what is), at the same
+    # instants, walks and sounds anywhere: the program stays valid, whole and within 9 steps.
+    rec = {"id": "x", "start": 0, "stop": 5, "verb_class": e["verb_class"], "noun": e["noun"],
+           "contact": {"holding_at_start": dict(zip(("left", "right"), e["holding"])),
+                       "events": [{"t": t, "hand": "left", "kind": k, "object": o} for t, k, o in e["contacts"]]},
+           "slam": {"goto": [{"start": t, "stop": t + 0.5} for t in sorted(e["gotos"])]},
+           "audio": {"events": [{"label": lab, "start": t, "stop": t + 0.3} for t, lab in sorted(e["sounds"], key=lambda s: s[0])]}}
+    prog = parse_program(rules.write_program(rec, "clip"), "clip")
+    assert prog["valid"] and prog["warnings"] == [] and 1 <= len(prog["steps"]) <= 9, prog
 
 
 def test_retry_after_headers():
