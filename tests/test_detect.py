@@ -364,3 +364,15 @@ def test_prefetch_order_errors_and_early_close():
     assert next(it) == 0
     it.close()
     assert closed == [True]
+
+
+def test_threshold_applies_to_generic_detections(tmp_path):
+    path = tmp_path / "dets.jsonl"
+    path.write_text("".join(json.dumps({"video_id": "V1", "t": 10.5, "box": b, "noun": n, "score": s}) + "\n"
+                            for b, n, s in [([0.1, 0.1, 0.2, 0.2], "pan", 0.9), ([0.3, 0.3, 0.4, 0.4], "knife", 0.7),
+                                            ([0.5, 0.5, 0.6, 0.6], "tap", 0.3)]))
+    line = json.dumps({"schema": 1, "id": "V1_0", "video_id": "V1", "start": 10.0, "stop": 12.0}) + "\n"
+    det = records(run_tool("leap-detect", "--detections", path, input=line, check=True).stdout)[0]["detect"]
+    assert det["frames"][0]["nouns"] == ["pan", "knife"] and det["source"]["threshold"] == 0.5
+    det = records(run_tool("leap-detect", "--detections", path, "--threshold", "0.8", input=line, check=True).stdout)[0]["detect"]
+    assert det["frames"][0]["nouns"] == ["pan"] and det["objects"] == ["pan"]

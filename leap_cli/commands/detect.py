@@ -36,5 +36,5 @@ def cli(opts, require, model, manifest, visor, object_labels, detections, fps, t
     elif visor:
         source = detect_run.visor_source(visor)
     else:
-        source = detect_run.rows_source(object_labels or detections, "epic55" if object_labels else "generic")
+        source = detect_run.rows_source(object_labels or detections, "epic55" if object_labels else "generic", threshold)
     finish(run(opts, "detect", lambda r: {**r, "detect": source(r, require)}))

@@ -154,8 +154,9 @@ def visor_source(root: str):
     return clip
 
 
-def rows_source(path: str, kind: str):
-    """--object-labels (kind 'epic55') or --detections (kind 'generic'): read once, indexed."""
+def rows_source(path: str, kind: str, threshold: float = 0.0):
+    """--object-labels (kind 'epic55') or --detections (kind 'generic'): read once, indexed;
+    boxes scoring under ``threshold`` left out (human labels score 1)."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -163,9 +164,10 @@ def rows_source(path: str, kind: str):
         raise records.ClipError(f"{path}: cannot read ({e.strerror})") from None
     problems = detect.Problems()
     reader = detect.epic55_rows if kind == "epic55" else detect.generic_rows
-    by_video = detect.index_rows(reader(text, path, problems))
+    by_video = detect.index_rows(r for r in reader(text, path, problems) if r.score >= threshold)
     report(problems)
-    src = records.source("detect", **{"object_labels" if kind == "epic55" else "detections": path})
+    src = records.source("detect", **{"object_labels" if kind == "epic55" else "detections": path},
+                         **({"threshold": threshold} if kind == "generic" else {}))
 
     def clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
