@@ -11,7 +11,6 @@ excluded), each re-centred to clip i's length; anticipation, the clips i-2..i, e
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -41,30 +40,26 @@ class DataConfig:
 def read_records(paths, videos: str | None = None) -> tuple[list[dict], list[str]]:
     """Clip records from JSONL files (`video` filled from `videos` when given);
     returns (records, problems 'file:line: reason')."""
+    from leap_cli.stream import read_lines
+
     records, problems = [], []
-    for path in paths:
-        with open(path) as f:
-            for n, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
+    for line in read_lines(paths):
+        where, rec = f"{line.file}:{line.line}", line.record
+        if line.problem:
+            problems.append(f"{where}: {line.problem}")
+        elif "error" in rec:
+            problems.append(f"{where}: {rec.get('id')}: carries an error from leap-{rec['error'].get('stage')}")
+        else:
+            if videos:
+                from leap_cli.clips import find_video
                 try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    problems.append(f"{path}:{n}: not JSON ({e.msg})")
+                    if not rec.get("video_id"):
+                        raise ClipError("no video_id to find its video under --videos")
+                    rec = {**rec, "video": find_video(videos, rec["video_id"], rec.get("participant_id"))}
+                except ClipError as e:
+                    problems.append(f"{where}: {rec['id']}: {e}")
                     continue
-                if not isinstance(rec, dict) or not rec.get("id"):
-                    problems.append(f"{path}:{n}: not a clip record with an id")
-                elif "error" in rec:
-                    problems.append(f"{path}:{n}: {rec['id']}: carries an error from leap-{rec['error'].get('stage')}")
-                else:
-                    if videos:
-                        from leap_cli.clips import find_video
-                        try:
-                            rec = {**rec, "video": find_video(videos, rec["video_id"], rec.get("participant_id"))}
-                        except (ClipError, KeyError) as e:
-                            problems.append(f"{path}:{n}: {rec['id']}: {e}")
-                            continue
-                    records.append(rec)
+            records.append(rec)
     return records, problems
 
 

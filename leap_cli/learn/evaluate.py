@@ -5,8 +5,6 @@ numpy only (no torch): `leap-eval` starts fast.
 from __future__ import annotations
 
 import csv
-import gzip
-import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,42 +21,38 @@ class Predictions:
     problems: list = field(default_factory=list)   # 'file:line: reason'
 
 
-def _open(path: str):
-    return gzip.open(path, "rt") if path.endswith(".gz") else open(path)
+def _lines(path: str, problems: list):
+    """(where, record) for each clip record of a JSONL file; the other lines go to `problems`."""
+    from leap_cli.stream import read_lines
+
+    for line in read_lines([path]):
+        where = f"{line.file}:{line.line}"
+        if line.problem:
+            problems.append(f"{where}: {line.problem}")
+        else:
+            yield where, line.record
 
 
 def read_predictions(path: str, need_scores: bool = True) -> Predictions:
     p = Predictions()
-    seen: dict[str, int] = {}   # id -> line of its prediction
-    with _open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                p.problems.append(f"{where}: not JSON ({e.msg})")
-                continue
-            if not isinstance(rec, dict) or not rec.get("id"):
-                p.problems.append(f"{where}: no id")
-                continue
-            if "error" in rec:
-                p.problems.append(f"{where}: {rec['id']}: error record from {rec['error'].get('stage')}")
-                continue
-            if rec["id"] in seen:
-                p.problems.append(f"{where}: {rec['id']}: a second prediction for this clip (line {seen[rec['id']]} kept)")
-                continue
-            v, s = rec.get("verb_scores"), rec.get("noun_scores")
-            if need_scores and (not isinstance(v, list) or len(v) != M.N_VERBS
-                                or not isinstance(s, list) or len(s) != M.N_NOUNS):
-                p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{M.N_VERBS}] and noun_scores [{M.N_NOUNS}]")
-                continue
-            seen[rec["id"]] = n
-            p.ids.append(rec["id"])
-            p.verb_scores.append(v)
-            p.noun_scores.append(s)
-            p.steps.append(((rec.get("program") or {}).get("steps")) or [])
+    seen: dict[str, str] = {}   # id -> the line of its prediction
+    for where, rec in _lines(path, p.problems):
+        if "error" in rec:
+            p.problems.append(f"{where}: {rec.get('id')}: error record from {rec['error'].get('stage')}")
+            continue
+        if rec["id"] in seen:
+            p.problems.append(f"{where}: {rec['id']}: a second prediction for this clip (line {seen[rec['id']]} kept)")
+            continue
+        v, s = rec.get("verb_scores"), rec.get("noun_scores")
+        if need_scores and (not isinstance(v, list) or len(v) != M.N_VERBS
+                            or not isinstance(s, list) or len(s) != M.N_NOUNS):
+            p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{M.N_VERBS}] and noun_scores [{M.N_NOUNS}]")
+            continue
+        seen[rec["id"]] = where.rsplit(":", 1)[1]
+        p.ids.append(rec["id"])
+        p.verb_scores.append(v)
+        p.noun_scores.append(s)
+        p.steps.append(((rec.get("program") or {}).get("steps")) or [])
     return p
 
 
@@ -81,7 +75,9 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
     clip/program records. A CSV without the needed columns is an error (ValueError)."""
     out, problems = {}, []
     if path.endswith((".csv", ".csv.gz")):
-        with _open(path) as f:
+        from leap_cli.stream import open_input
+
+        with open_input(path) as f:  # gzip and a byte-order mark handled
             reader = csv.DictReader(f)
             absent = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
             if absent:
@@ -100,32 +96,20 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
                     entry["verb_class"] = entry["noun_class"] = None  # known clip, no usable label
                 out[nid] = entry
         return out, problems
-    with _open(path) as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{where}: not JSON ({e.msg})")
-                continue
-            if not isinstance(rec, dict) or not rec.get("id"):
-                problems.append(f"{where}: no id")
-                continue
-            if "error" in rec:
-                continue  # a clip a pipeline stage failed on has no ground truth to offer
-            prog = rec.get("program") if isinstance(rec.get("program"), dict) else None
-            entry = {"participant_id": rec.get("participant_id") or rec["id"].split("_")[0],
-                     "verb_class": None, "noun_class": None,
-                     "steps": prog.get("steps") if prog and not prog.get("missing") else None}
-            try:
-                entry["verb_class"] = _class(rec.get("verb_class"), "verb_class")
-                entry["noun_class"] = _class(rec.get("noun_class"), "noun_class")
-            except ValueError as e:
-                problems.append(f"{where}: {rec['id']}: {e}")
-                entry["verb_class"] = entry["noun_class"] = None
-            out[rec["id"]] = entry
+    for where, rec in _lines(path, problems):
+        if "error" in rec:
+            continue  # a clip a pipeline stage failed on has no ground truth to offer
+        prog = rec.get("program") if isinstance(rec.get("program"), dict) else None
+        entry = {"participant_id": rec.get("participant_id") or rec["id"].split("_")[0],
+                 "verb_class": None, "noun_class": None,
+                 "steps": prog.get("steps") if prog and not prog.get("missing") else None}
+        try:
+            entry["verb_class"] = _class(rec.get("verb_class"), "verb_class")
+            entry["noun_class"] = _class(rec.get("noun_class"), "noun_class")
+        except ValueError as e:
+            problems.append(f"{where}: {rec['id']}: {e}")
+            entry["verb_class"] = entry["noun_class"] = None
+        out[rec["id"]] = entry
     return out, problems
 
 
