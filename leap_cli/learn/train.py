@@ -534,12 +534,19 @@ class Predictor:
 
         dcfg = self.cfg.data(context=self.ctx_net is not None)
         pool = ThreadPoolExecutor(max(1, self.workers))  # ffmpeg decodes in subprocesses: threads suffice
-        chunk: list[dict] = []
+        whole = None
+        if self.all_records:  # one dataset (and one neighbour order) for the whole input
+            whole = ClipDataset(self.all_records, {}, self.cfg.model.embed_dim, dcfg, train=False, labels=False)
+            whole_index = {r["id"]: i for i, r in enumerate(self.all_records)}
 
-        def flush():
-            universe = self.all_records or [self._fill(r, quiet=True) for r in chunk]
-            ds = ClipDataset(universe, {}, self.cfg.model.embed_dim, dcfg, train=False, labels=False)
-            index = {r["id"]: i for i, r in enumerate(universe)}
+        def submit(chunk: list[dict]):
+            """Start decoding a chunk in the pool: (chunk, futures of items or exceptions)."""
+            if whole is not None:
+                ds, index = whole, whole_index
+            else:
+                universe = [self._fill(r, quiet=True) for r in chunk]
+                ds = ClipDataset(universe, {}, self.cfg.model.embed_dim, dcfg, train=False, labels=False)
+                index = {r["id"]: i for i, r in enumerate(universe)}
 
             def load(rec):
                 try:
@@ -550,7 +557,10 @@ class Predictor:
                 except Exception as e:  # noqa: BLE001 - one bad clip becomes its error record
                     return e
 
-            items = list(pool.map(load, chunk))
+            return chunk, [pool.submit(load, rec) for rec in chunk]
+
+        def finish(chunk: list[dict], futures):
+            items = [f.result() for f in futures]
             good = [it for it in items if not isinstance(it, BaseException)]
             outs = []
             if good:
@@ -560,14 +570,27 @@ class Predictor:
             for rec, item in zip(chunk, items):
                 yield item if isinstance(item, BaseException) else {"id": rec["id"], **next(it),
                                                                      "source": self.source}
-            chunk.clear()
 
+        pending = None
         try:
-            for rec in records:
-                chunk.append(rec)
-                if len(chunk) >= self.batch_size:
-                    yield from flush()
-            if chunk:
-                yield from flush()
+            # one chunk ahead: the next batch decodes while the network runs on this one
+            for chunk in _chunks(records, self.batch_size):
+                started = submit(chunk)
+                if pending is not None:
+                    yield from finish(*pending)
+                pending = started
+            if pending is not None:
+                yield from finish(*pending)
         finally:
-            pool.shutdown()
+            pool.shutdown(cancel_futures=True)
+
+
+def _chunks(items, n: int):
+    chunk = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
