@@ -139,7 +139,11 @@ def verb(word: str) -> Class | None:
         return None
     w = re.sub(r"[\s_]+", "-", word.strip().lower())
     index = _verb_index()
-    for form in (w, *singulars(w), w[:-3], w[:-3] + "e"):
+    forms = [w, *singulars(w)]
+    if w.endswith("ing") and len(w) > 5:  # washing, wiping, cutting (the doubled consonant)
+        stem = w[:-3]
+        forms += [stem, stem + "e"] + ([stem[:-1]] if stem[-1] == stem[-2] else [])
+    for form in forms:
         if form in index:
             return index[form]
     return None

@@ -50,3 +50,15 @@ def test_subactions():
     assert o.subaction("pick_up") == "grasp" and o.subaction("walk to") == "goto"
     assert o.subaction("put_down") == "release" and o.subaction("grasp") == "grasp"
     assert o.subaction("dance") is None
+
+
+@pytest.mark.parametrize("word, key", [("cutting", "cut"), ("stirring", "mix"), ("wiping", "wash"),
+                                        ("rinsing", "wash")])  # EPIC-100 puts stir under mix, wipe and rinse under wash
+def test_verb_ing_forms(word, key):
+    assert o.verb_key(word) == key
+
+
+@pytest.mark.parametrize("word", ["cutter", "stirrer", "filler", "add-onion", "spaceship"])
+def test_unknown_verbs_are_none_not_guessed(word):
+    # Cutting three letters off any word made tools (cutter) and onions into verbs.
+    assert o.verb_key(word) is None
