@@ -376,3 +376,11 @@ def test_threshold_applies_to_generic_detections(tmp_path):
     assert det["frames"][0]["nouns"] == ["pan", "knife"] and det["source"]["threshold"] == 0.5
     det = records(run_tool("leap-detect", "--detections", path, "--threshold", "0.8", input=line, check=True).stdout)[0]["detect"]
     assert det["frames"][0]["nouns"] == ["pan"] and det["objects"] == ["pan"]
+
+
+@pytest.mark.parametrize("tool", ["leap-detect", "leap-contact", "leap-audio"])
+def test_a_missing_model_file_is_named_as_such(tool, tmp_path):
+    proc = run_tool(tool, "--model", tmp_path / "nope.onnx", input="")
+    assert proc.returncode in (1, 2)
+    assert f"{tmp_path / 'nope.onnx'}: no such model file" in proc.stderr
+    assert "manifest" not in proc.stderr

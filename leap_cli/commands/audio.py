@@ -32,6 +32,8 @@ def model_classifier(model: str, manifest: str | None):
     """(classify, labels, provenance) for an ONNX model with the SSAST signature."""
     from .. import onnx
 
+    if not os.path.isfile(model):
+        raise click.UsageError(f"{model}: no such model file")
     meta = onnx.load_manifest(model, manifest)
     labels = meta.get("labels") or []
     shape = (meta.get("inputs") or [{}])[0].get("shape", [])

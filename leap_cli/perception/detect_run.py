@@ -84,6 +84,8 @@ class OnnxModel:
     def __init__(self, path: str, manifest: str | None = None):
         from .. import onnx
 
+        if not os.path.isfile(path):
+            raise ModelError(f"{path}: no such model file")
         self.path = path
         self.manifest_file = onnx.manifest_path(path, manifest)
         self.manifest = onnx.load_manifest(path, manifest)
