@@ -242,6 +242,10 @@ def test_max_cost_needs_a_price(clips, tmp_path, server):
                   cache=tmp_path / "c.sqlite3")
     assert proc.returncode == 2 and proc.stdout == "" and server.log == []
     assert "--max-cost: no price for model local-llama; give one with --prices FILE" in proc.stderr
+    # Nor is it silently ignored where it cannot act: a batch job is billed as a whole.
+    proc = prompt("--batch", "submit", clips, "--max-cost", "1", server=server, cache=tmp_path / "c.sqlite3")
+    assert proc.returncode == 2 and proc.stdout == "" and server.log == []
+    assert "--max-cost cannot bound a Batch API job" in proc.stderr
 
 
 def test_batch_api_submit_and_collect(clips, tmp_path):

@@ -55,6 +55,9 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     backend = llm.choose_backend(model, base_url, note, say, **params)
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
                           max_cost=max_cost, **kw)
+    if max_cost is not None and batch_action == "submit":
+        raise click.UsageError("--max-cost cannot bound a Batch API job (it is billed as a whole, "
+                               "when done): leave it out, or run without --batch")
     if max_cost is not None and backend.cacheable and p.prices.price(backend.model) is None:
         # Counted as $0, an unpriced model would never reach the budget: no limit at all.
         raise click.UsageError(f"--max-cost: no price for model {backend.model}; "
