@@ -97,6 +97,8 @@ def stage_options(fn):
     def wrapper(*args, inputs, output, resume, on_error, errors, shard, ids, quiet, verbose, **kw):
         if resume and not output:
             raise click.UsageError("--resume needs -o FILE (the file to continue)")
+        if inputs.count("-") > 1:
+            raise click.UsageError("'-' (stdin) can be given once")
         if output and any(i != "-" and os.path.realpath(i) == os.path.realpath(output) for i in inputs):
             # Opening -o would empty the input before a line of it is read.
             raise click.UsageError(f"-o {output} is also an input: write to another file")

@@ -191,3 +191,12 @@ def test_output_that_is_also_an_input_is_refused_before_it_is_emptied(tmp_path):
     res = CliRunner().invoke(echo, [str(f), "-o", f"{tmp_path}/./clips.jsonl"])
     assert res.exit_code == 2 and f"-o {tmp_path}/./clips.jsonl is also an input" in res.output
     assert f.read_text() == jsonl(GOOD)
+
+
+def test_stdin_mixed_with_files_in_the_order_given_and_only_once(tmp_path):
+    f = tmp_path / "a.jsonl"
+    f.write_text(jsonl(GOOD[:1]))
+    out = records(invoke(str(f), "-", str(f), input=jsonl(GOOD[1:3])).stdout)
+    assert [r["id"] for r in out] == ["c0", "c1", "c2", "c0"]
+    res = CliRunner().invoke(echo, ["-", str(f), "-"], input="")
+    assert res.exit_code == 2 and "'-' (stdin) can be given once" in res.output
