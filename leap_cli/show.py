@@ -85,7 +85,8 @@ def render(record: dict, width: int = 160) -> str:
     """The whole terminal view of one clip."""
     from .llm.stub import function_name, render as stub
 
-    head = f"{record['id']}  {record.get('narration', '')}  ({record.get('video_id', '')} " \
+    said = f"  {record['narration']}" if record.get("narration") else ""  # generic lists may have none
+    head = f"{record['id']}{said}  ({record.get('video_id', '')} " \
            f"{float(record.get('start', 0)):.2f}-{float(record.get('stop', 0)):.2f} s)"
     lines = [head, "=" * min(width, len(head)), *timeline_text(record, min(64, width - 16)), ""]
     if "error" in record:
@@ -141,7 +142,7 @@ def draw(record: dict, path: str, video: str | None = None, n_frames: int = 4) -
     ax.set_yticks(range(len(rows)), [name for name, _ in reversed(rows)])
     ax.set_xlim(0, length)
     ax.set_xlabel("seconds from clip start")
-    ax.set_title(f"{record['id']}: {record.get('narration', '')}")
+    ax.set_title(f"{record['id']}: {record['narration']}" if record.get("narration") else record["id"])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -96,3 +96,10 @@ def test_png_with_two_ids_is_a_usage_error_before_any_output(tmp_path):
     f.write_text(json.dumps(RECORD) + "\n" + json.dumps({**RECORD, "id": "P01_01_13"}) + "\n")
     res = run_tool("leap-show", "--ids", "P01_01_12,P01_01_13", f, "--png", tmp_path / "x.png")
     assert res.returncode == 2 and "--png draws one clip: give one id" in res.stderr and res.stdout == ""
+
+
+def test_a_clip_without_narration_has_a_clean_heading():
+    from leap_cli.show import render
+
+    record = {"id": "epic_sounds_1", "video_id": "epic_sounds", "start": 6.0, "stop": 12.0}
+    assert render(record, 120).splitlines()[0] == "epic_sounds_1  (epic_sounds 6.00-12.00 s)"
