@@ -384,3 +384,15 @@ def test_a_missing_model_file_is_named_as_such(tool, tmp_path):
     assert proc.returncode in (1, 2)
     assert f"{tmp_path / 'nope.onnx'}: no such model file" in proc.stderr
     assert "manifest" not in proc.stderr
+
+
+def test_a_video_ffmpeg_cannot_seek_in_is_an_error_not_a_few_mislabelled_frames(model_a):
+    # The VLC-muxed EPIC sample: ffmpeg gives 28 of its 527 frames (the rest of the run goes on)
+    video = DATA / "demo" / "media" / "epic_sounds.mp4"
+    lines = [clip(video, 0.0, 17.6), clip(DATA / "demo" / "media" / "cut_0.mp4", 0.0, 2.0, id="C_1")]
+    proc = run_tool("leap-detect", "--model", model_a, "--fps", "native", input="".join(json.dumps(c) + "\n" for c in lines))
+    bad, good = records(proc.stdout)
+    assert proc.returncode == 0
+    assert bad["error"]["message"] == (f"{video}: ffmpeg decoded 28 of the 527 frames of 0.00-17.60 s: it cannot "
+                                       "seek in this file (remuxing it, ffmpeg -i IN -c copy OUT, usually mends that)")
+    assert len(good["detect"]["frames"]) == 100  # cut_0: 2 s at 50 fps
