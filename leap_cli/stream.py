@@ -254,6 +254,8 @@ def run_many(opts: StreamOptions, stage: str,
     """
     # Read what a resumed output holds (repairing a torn end) before appending to it.
     done = done_ids(opts.output) if (opts.resume and opts.output) else set()
+    if opts.resume and opts.errors:  # with --on-error skip, the clips already reported are only there
+        done |= done_ids(opts.errors)
     writer = Writer(opts, stage)
     pending: collections.deque = collections.deque()  # (position, record, is_new_error) awaiting their turn
     work: collections.deque = collections.deque()  # records handed to the transform, in order

@@ -200,3 +200,13 @@ def test_stdin_mixed_with_files_in_the_order_given_and_only_once(tmp_path):
     assert [r["id"] for r in out] == ["c0", "c1", "c2", "c0"]
     res = CliRunner().invoke(echo, ["-", str(f), "-"], input="")
     assert res.exit_code == 2 and "'-' (stdin) can be given once" in res.output
+
+
+def test_resume_with_skip_does_not_report_an_error_twice(tmp_path):
+    out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    args = ["-o", str(out), "--errors", str(errors), "--on-error", "skip", "--bad", "c2", "-q"]
+    invoke(*args, input=jsonl(GOOD[:4]))
+    res = invoke(*args, "--resume", input=jsonl(GOOD))
+    assert [r["id"] for r in records(out.read_text())] == ["c0", "c1", "c3", "c4", "c5"]
+    assert [r["id"] for r in records(errors.read_text())] == ["c2"]
+    assert "c2" not in res.stderr
