@@ -211,6 +211,8 @@ def test_context_aggregation_uses_a_frozen_program_stage_network(tmp_path, embed
     (["--backbone", "features"], "--backbone features and --features DIR go together"),
     (["--stage", "program", "--context", "{ckpt}"], "--stage program trains the network that --context uses"),
     (["--losses", "T+XX"], "Invalid value for '--losses': unknown XX; use a subset of T, PC, CE"),
+    (["--epochs", "0"], "Invalid value for '--epochs': 0 is not in the range x>=1"),
+    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1"),
 ])
 def test_fit_rejects_bad_combinations(tmp_path, args, message):
     ckpt = tmp_path / "c.pt"
