@@ -91,6 +91,12 @@ AUDIO_ARGS   := $(if $(SOUNDS),--annotations $(SOUNDS),$(if $(SOUNDS_MODEL),--mo
 SLAM_ARGS    := $(if $(FIELDS),--fields $(FIELDS),--fields $(OUT))
 DETECT_ARGS  := $(if $(DETECTOR),--model $(DETECTOR),$(if $(VISOR),--visor $(VISOR)))
 CONTACT_ARGS := $(if $(HOA),--hoa $(HOA),$(if $(VISOR),--visor $(VISOR)))
+# The files under a source directory are prerequisites too: a changed EPIC Fields, VISOR or
+# hand-object file re-runs the stage that reads it, and what follows.
+files_in     = $(if $(1),$(shell find $(1) -type f 2>/dev/null))
+SLAM_DEPS    := $(call files_in,$(FIELDS))
+DETECT_DEPS  := $(if $(DETECTOR),$(DETECTOR),$(call files_in,$(VISOR)))
+CONTACT_DEPS := $(call files_in,$(if $(HOA),$(HOA),$(VISOR)))
 # A .part older than an input was cut short before that input changed: its records are stale.
 RUN = for f in $^; do [ $@.part -nt $$f ] || rm -f $@.part; done; \
       $(BIN)/leap-$(1) -q --resume -o $@.part $(2) && mv $@.part $@
@@ -100,11 +106,11 @@ $(OUT)/clips.jsonl: $(EPIC_CSV)
 	$(call RUN,clips,$< $(if $(VIDEOS),--videos $(VIDEOS)))
 $(OUT)/audio.%.jsonl: $(OUT)/clips.jsonl $(SOUNDS) $(SOUNDS_MODEL)
 	$(call RUN,audio,$< --shard $*/$(SHARDS) $(AUDIO_ARGS))
-$(OUT)/slam.%.jsonl: $(OUT)/audio.%.jsonl
+$(OUT)/slam.%.jsonl: $(OUT)/audio.%.jsonl $(SLAM_DEPS)
 	$(call RUN,slam,$< $(SLAM_ARGS))
-$(OUT)/detect.%.jsonl: $(OUT)/slam.%.jsonl $(DETECTOR)
+$(OUT)/detect.%.jsonl: $(OUT)/slam.%.jsonl $(DETECT_DEPS)
 	$(call RUN,detect,$< $(DETECT_ARGS))
-$(OUT)/contact.%.jsonl: $(OUT)/detect.%.jsonl
+$(OUT)/contact.%.jsonl: $(OUT)/detect.%.jsonl $(CONTACT_DEPS)
 	$(call RUN,contact,$< $(CONTACT_ARGS))
 $(OUT)/prompt.%.jsonl: $(OUT)/contact.%.jsonl
 	$(call RUN,prompt,$< -m $(LEAP_MODEL))

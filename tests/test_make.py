@@ -2,6 +2,7 @@
 changed input re-runs only what depends on it."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -21,8 +22,10 @@ def make(*args, check=True):
 def test_sharded_pipeline_is_incremental(tmp_path):
     sounds = tmp_path / "sounds.csv"
     sounds.write_text((DEMO / "EPIC_Sounds_validation.sample.csv").read_text())
+    visor = tmp_path / "visor"
+    shutil.copytree(DEMO / "visor", visor)
     args = [f"OUT={tmp_path / 'out'}", f"EPIC_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", f"SOUNDS={sounds}",
-            f"VISOR={DEMO / 'visor'}", f"FIELDS={DEMO}", "SHARDS=2", "--no-print-directory"]
+            f"VISOR={visor}", f"FIELDS={DEMO}", "SHARDS=2", "--no-print-directory"]
     make("-j2", "programs", *args)
     out = tmp_path / "out"
     programs = records((out / "programs.jsonl").read_text())
@@ -34,6 +37,11 @@ def test_sharded_pipeline_is_incremental(tmp_path):
     assert make("-q", "programs", *args, check=False).returncode == 0  # up to date: nothing to do
 
     time.sleep(1.1)  # a newer mtime than the outputs
+    os.utime(next(visor.rglob("*.json")))  # a file inside a source directory changed
+    plan = make("-n", "programs", *args).stdout
+    assert "leap-detect" in plan and "leap-contact" in plan and "leap-merge" in plan
+    assert "leap-audio" not in plan and "leap-slam" not in plan
+
     os.utime(sounds)
     plan = make("-n", "programs", *args).stdout
     assert "leap-audio" in plan and "leap-parse" in plan and "leap-merge" in plan
