@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import itertools
 import json
 import os
 import re
@@ -75,9 +76,9 @@ def read_table(path: str) -> Iterator[Line]:
     name = "<stdin>" if path == "-" else path
     with open_input(path) as f:
         first = f.readline()
+        lines = itertools.chain([first], f)  # streamed: the first line only told the format
         if first.lstrip().startswith("{"):  # JSONL clip list
-            rows = ((n, first if n == 1 else text) for n, text in enumerate([first, *f], 1))
-            for number, text in rows:
+            for number, text in enumerate(lines, 1):
                 if text.strip():
                     row = None
                     try:
@@ -86,7 +87,7 @@ def read_table(path: str) -> Iterator[Line]:
                     except (ValueError, KeyError, TypeError, AttributeError) as e:
                         yield _bad_row(name, number, row, e)
             return
-        reader = csv.DictReader([first, *f] if first else [])
+        reader = csv.DictReader(lines)
         for row in reader:
             try:
                 yield Line(name, reader.line_num, record=clip_record(row))
