@@ -32,7 +32,9 @@ def cli():
               help="Training records (JSONL with `program` and verb_class/noun_class).")
 @click.option("--val", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Validation records.")
 @click.option("--out", default="run", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for config.json, last.pt, best.pt, metrics.jsonl.")
+              help="Folder for config.json, last.pt, best.pt, metrics.jsonl. best.pt: the epoch with the best "
+              "--val action top-1 (anticipation: action mean top-5 recall; --stage program: S-Verb), "
+              "without --val the lowest training loss.")
 @click.option("--videos", type=click.Path(file_okay=False), help="Find each record's video under this EPIC folder.")
 @click.option("--features", type=click.Path(file_okay=False), help="Use precomputed DIR/<id>.npy instead of video.")
 @click.option("--task", type=click.Choice(["recognition", "anticipation"]), default="recognition", show_default=True)

@@ -397,7 +397,8 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
                    "clips_per_s": seen / max(1e-9, time.time() - t0)}
         if val_recs:
             metrics.update(evaluate(model, ctx_net, val_recs, table, embed_dim, cfg, d))
-        key = "val_s_verb" if cfg.stage == "program" else "val_action_top1"
+        key = ("val_s_verb" if cfg.stage == "program" else
+               "val_action_mt5r" if cfg.task == "anticipation" else "val_action_top1")
         score = metrics.get(key, -metrics["train_loss"])
         improved = best is None or score > best
         best = score if improved else best
@@ -435,7 +436,8 @@ def run_model(model, ctx_net, batch: dict, device, amp: bool) -> dict:
 @torch.no_grad()
 def evaluate(model, ctx_net, records, table, embed_dim, cfg: TrainConfig, d: Dist) -> dict:
     """Validation metrics (every rank scores records[rank::world], rank 0 gathers):
-    top-1 verb/noun/action and, with L_T, S-Verb / Obj (A) / Obj (B)."""
+    top-1 verb/noun/action (anticipation: also mean top-5 recall) and, with L_T, S-Verb /
+    Obj (A) / Obj (B)."""
     from torch.utils.data import DataLoader, Subset
 
     from leap_cli.learn import metrics as M
@@ -469,6 +471,10 @@ def evaluate(model, ctx_net, records, table, embed_dim, cfg: TrainConfig, d: Dis
                           M.Split(frozenset(), frozenset(), frozenset()))
         res.update({"val_verb_top1": r["all_verb_accuracy_at_1"], "val_noun_top1": r["all_noun_accuracy_at_1"],
                     "val_action_top1": r["all_action_accuracy_at_1"]})
+        if cfg.task == "anticipation":  # EPIC ranks anticipation by class-mean top-5 recall
+            a = M.anticipation(vs[labelled], ns[labelled], v[labelled], n[labelled], [""] * int(labelled.sum()),
+                               M.Split(frozenset(), frozenset(), frozenset()))
+            res.update({f"val_{t}_mt5r": a[f"overall_{t}_mt5r"] for t in ("verb", "noun", "action")})
     with_prog = [i for i, rec in enumerate(records) if program_of(rec)]
     if with_prog and "T" in cfg.active_losses:
         p = M.programs([steps[i] for i in with_prog], [program_of(records[i])["steps"] for i in with_prog])
