@@ -260,8 +260,12 @@ def run_many(opts: StreamOptions, stage: str,
     pending: collections.deque = collections.deque()  # (position, record, is_new_error) awaiting their turn
     work: collections.deque = collections.deque()  # records handed to the transform, in order
 
+    unseen = set(opts.ids or ())  # --ids that no input line has: a typo must not look like success
+
     def feed() -> Iterator[dict]:
         for position, line in enumerate(progress(opts, lines if lines is not None else read_lines(opts.inputs))):
+            if unseen and line.record:
+                unseen.discard(line.record.get("id"))
             if not selected(line, opts, done):
                 continue
             writer.counts.read += 1
@@ -297,6 +301,8 @@ def run_many(opts: StreamOptions, stage: str,
         flush(float("inf"))
     finally:
         writer.close()
+    if unseen:
+        log(opts, f"{opts.tool}: --ids not in the input: {', '.join(sorted(unseen))}", force=True)
     if not opts.quiet or writer.counts.errors:
         log(opts, writer.summary(), force=True)
     return 0

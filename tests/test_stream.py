@@ -107,6 +107,12 @@ def test_ids_selects_clips():
     assert [r["id"] for r in out] == ["c1", "c4", "c5"]
 
 
+def test_ids_not_in_the_input_are_reported_even_under_q():
+    res = invoke("--ids", "c1,c9,P01_01_12", "-q", input=jsonl(GOOD))
+    assert [r["id"] for r in records(res.stdout)] == ["c1"]
+    assert res.stderr == "echo: --ids not in the input: P01_01_12, c9\n"
+
+
 def test_resume_skips_done_ids_and_repairs_a_torn_line(tmp_path):
     out = tmp_path / "out.jsonl"
     out.write_text(jsonl([{**GOOD[0], "echo": {}}, {**GOOD[1], "echo": {}}]) + '{"id": "c2", "ech')
