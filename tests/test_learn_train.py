@@ -283,3 +283,12 @@ def test_global_batch_must_split_evenly_over_the_processes(tmp_path, monkeypatch
     with pytest.raises(ValueError, match="--batch-size 8 is the global batch: it must be a positive multiple "
                                          "of the 3 processes"):
         fit(config_from_options(programs=[], out=str(tmp_path / "o"), batch_size=8))
+
+
+def test_predict_refuses_to_run_under_torchrun(monkeypatch):
+    # each rank would write every prediction to the same output
+    from leap_cli.learn.train import Predictor
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ValueError, match="runs as one process, not under torchrun: for several GPUs run one per "
+                                         "GPU with --shard K/N"):
+        Predictor("unused.pt")

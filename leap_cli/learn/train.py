@@ -505,10 +505,13 @@ class Predictor:
 
     def __init__(self, checkpoint: str, batch_size: int = 8, workers: int = 4, context: str | None = None,
                  features: str | None = None, all_records: list[dict] | None = None, videos: str | None = None):
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would write the same output
+            raise ValueError("leap-train predict runs as one process, not under torchrun: for several GPUs "
+                             "run one per GPU with --shard K/N and CUDA_VISIBLE_DEVICES=K")
         self.model, self.cfg, ckpt = load_model(checkpoint)
         if features:
             self.cfg.features = features
-        self.d = setup_distributed()
+        self.d = Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.d.device).eval()
         ctx_path = context or self.cfg.context
         self.ctx_net = None
