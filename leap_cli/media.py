@@ -42,7 +42,7 @@ def ffmpeg_exe() -> str:
 
 @dataclass(frozen=True)
 class Probe:
-    duration: float
+    duration: float  # seconds; inf when the file does not say
     width: int | None
     height: int | None
     fps: float | None
@@ -61,7 +61,9 @@ def _check_file(path: str) -> None:
 def parse_probe(text: str) -> Probe:
     """Read duration and streams from ``ffmpeg -i`` output (the part ffprobe would give)."""
     m = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
-    duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else 0.0
+    # "Duration: N/A" (a recording written to a pipe or stopped mid-way) is unknown, not zero: inf
+    # lets every window through to the decoder, which finds where the frames end.
+    duration = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else float("inf")
     video = re.search(r"Stream #\S+.*?: Video: (.*)", text)
     audio = re.search(r"Stream #\S+.*?: Audio: (.*)", text)
     width = height = fps = rate = None

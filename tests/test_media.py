@@ -102,3 +102,17 @@ def test_variable_frame_rate_times_stay_inside_the_window(tmp_path):
     times, frames = media.frames(str(vfr), 1.5, 5.5)
     assert len(times) == len(frames) == 100
     assert times[0] == 1.5 and times[-1] == pytest.approx(5.46)
+
+
+def test_a_video_without_a_duration_is_decoded_not_refused(tmp_path):
+    # Written to a pipe (a live capture): ffmpeg reports "Duration: N/A".
+    live = tmp_path / "live.mkv"
+    with open(live, "wb") as f:
+        subprocess.run([media.ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                        "testsrc=size=160x120:rate=25:duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+                        "-f", "matroska", "pipe:"], stdout=f, check=True)
+    assert media.probe(str(live)).duration == float("inf")
+    times, frames = media.frames(str(live), 0.5, 1.0)
+    assert len(frames) == 13 and times[0] == 0.5
+    with pytest.raises(media.MediaError, match="no frames decoded in 5.00-6.00 s"):
+        media.frames(str(live), 5.0, 6.0)
