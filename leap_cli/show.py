@@ -105,24 +105,28 @@ def draw(record: dict, path: str, video: str | None = None, n_frames: int = 4) -
     from matplotlib import patches
 
     rows = lanes(record)
-    length = float(record["stop"]) - float(record["start"])
+    t0, length = float(record["start"]), float(record["stop"]) - float(record["start"])
+    det = _present(record, "detect").get("frames", [])
     frames = []
     if video:
         from . import media
 
-        times = [float(record["start"]) + length * (i + 0.5) / n_frames for i in range(n_frames)]
-        for t in times:
-            _, image = media.frames(video, t, t + 0.05, fps=20)
-            frames.append((t - float(record["start"]), image[0]))
+        # The frames the detector's boxes came from (so each box sits on its own image), else
+        # evenly spaced ones; times are from the clip start.
+        every = -(-len(det) // n_frames)  # ceil: at most n_frames, spread over the clip
+        picked = det[::every][:n_frames] if det else \
+            [{"t": length * (i + 0.5) / n_frames, "boxes": [], "nouns": []} for i in range(n_frames)]
+        for found in picked:
+            _, image = media.frames(video, t0 + found["t"], t0 + found["t"] + 0.05, fps=20)
+            frames.append((found, image[0]))
     fig = plt.figure(figsize=(10, 5.5 if frames else 3))
     grid = fig.add_gridspec(2 if frames else 1, max(1, len(frames)), height_ratios=[1.2, 1] if frames else [1])
-    det = _present(record, "detect").get("frames", [])
-    for i, (t, image) in enumerate(frames):
+    for i, (found, image) in enumerate(frames):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(image)
         h, w = image.shape[:2]
-        near = min(det, key=lambda f: abs(f["t"] - t)) if det else None
-        for box, noun in zip(*(near["boxes"], near["nouns"]) if near else ((), ())):
+        t = found["t"]
+        for box, noun in zip(found["boxes"], found["nouns"]):
             x1, y1, x2, y2 = box
             ax.add_patch(patches.Rectangle((x1 * w, y1 * h), (x2 - x1) * w, (y2 - y1) * h, fill=False, color="yellow"))
             ax.text(x1 * w, y1 * h, noun, color="yellow", fontsize=7, va="bottom")

@@ -103,3 +103,25 @@ def test_a_clip_without_narration_has_a_clean_heading():
 
     record = {"id": "epic_sounds_1", "video_id": "epic_sounds", "start": 6.0, "stop": 12.0}
     assert render(record, 120).splitlines()[0] == "epic_sounds_1  (epic_sounds 6.00-12.00 s)"
+
+
+def test_png_frames_are_the_ones_the_boxes_came_from(tmp_path, monkeypatch):
+    import numpy as np
+
+    from leap_cli import media, show
+
+    asked = []
+
+    def fake_frames(path, start, stop, fps=None, size=None):
+        asked.append(round(start, 2))
+        return np.zeros(1), np.zeros((1, 48, 64, 3), np.uint8)
+
+    monkeypatch.setattr(media, "frames", fake_frames)
+    frames = [{"t": t, "boxes": [[0.1, 0.1, 0.5, 0.5]], "nouns": ["carrot"], "scores": [0.9]}
+              for t in (0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.5)]
+    record = {**RECORD, "detect": {"source": {"tool": "leap-detect", "version": "0"}, "objects": ["carrot"],
+                                   "frames": frames}}
+    show.draw(record, str(tmp_path / "clip.png"), video="v.mp4")
+    assert asked == [52.8, 53.8, 54.8, 56.8]  # every 2nd detection frame (7 over 4 images), never between
+    show.draw(RECORD, str(tmp_path / "none.png"), video="v.mp4")  # no detections: evenly spaced
+    assert asked[4:] == [52.91, 54.13, 55.35, 56.57]
