@@ -279,10 +279,11 @@ def test_context_windows_recognition_and_anticipation(monkeypatch):
     assert D.main_window(recs[3], ant) == (5.0, 7.0)
 
 
-def test_sentence_embeddings_offline_and_cached_once(tmp_path, monkeypatch):
+def test_sentence_embeddings_offline_and_cached_once(tmp_path, monkeypatch, capfd):
     from leap_cli.learn import embed as E
 
     first = E.embed(["if carrot not in hand", "if carrot not in hand", "if tap not open"], str(tmp_path))
+    assert "Loading weights" not in capfd.readouterr().err  # no progress bar in the training log
     assert set(first) == {"if carrot not in hand", "if tap not open"}
     assert first["if tap not open"].shape == (384,) and first["if tap not open"].dtype == np.float32
     assert abs(float(np.linalg.norm(first["if tap not open"])) - 1.0) < 1e-3  # all-MiniLM-L6-v2 normalises

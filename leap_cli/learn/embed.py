@@ -51,7 +51,9 @@ def embed(sentences: list[str], cache_dir: str, model_path: str | None = None,
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach the network for a model
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per run is noise in the logs
         model = SentenceTransformer(model_path or default_model_path(), device=device)
         vectors = model.encode(todo, batch_size=batch_size, convert_to_numpy=True,
                                show_progress_bar=False).astype(np.float32)
