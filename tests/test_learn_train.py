@@ -292,3 +292,43 @@ def test_predict_refuses_to_run_under_torchrun(monkeypatch):
     with pytest.raises(ValueError, match="runs as one process, not under torchrun: for several GPUs run one per "
                                          "GPU with --shard K/N"):
         Predictor("unused.pt")
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_killed_around_the_checkpoint_write_resumes_to_the_same_files(tmp_path, embed_cache, monkeypatch, when):
+    # killed before last.pt of epoch 1 is written (best.pt and the metrics row already are) or
+    # right after it: the resumed run ends with the same weights and the same metrics rows
+    from leap_cli.learn import train as T
+    feats, recs = feature_records(tmp_path)
+    T.fit(features_cfg(feats, recs, tmp_path / "full", embed_cache, epochs=3))
+    real = T.save_atomic
+
+    def dying(obj, path):
+        if when == "after":
+            real(obj, path)
+        if path.endswith("last.pt") and obj["epoch"] == 1:
+            raise KeyboardInterrupt
+        if when == "before":
+            real(obj, path)
+
+    monkeypatch.setattr(T, "save_atomic", dying)
+    with pytest.raises(KeyboardInterrupt):
+        T.fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache, epochs=3))
+    monkeypatch.undo()
+    T.fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache, epochs=3), resume=True)
+
+    def rows(run):
+        return [{k: v for k, v in json.loads(x).items() if k != "clips_per_s"}
+                for x in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows("cut")] == [0, 1, 2] and rows("cut") == rows("full")
+    a, b = weights(tmp_path / "full" / "best.pt"), weights(tmp_path / "cut" / "best.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_fresh_run_in_an_old_folder_starts_a_new_metrics_file(tmp_path, embed_cache):
+    from leap_cli.learn.train import fit
+    feats, recs = feature_records(tmp_path)
+    fit(features_cfg(feats, recs, tmp_path / "run", embed_cache, epochs=2))
+    fit(features_cfg(feats, recs, tmp_path / "run", embed_cache, epochs=1))  # no --resume: starts over
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [0]

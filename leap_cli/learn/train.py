@@ -355,6 +355,9 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"] + 1, state.get("best")
+    metrics_path = os.path.join(cfg.out, "metrics.jsonl")
+    if d.main:
+        keep_metrics(metrics_path, start_epoch)
     ddp = model
     if d.world > 1:
         from torch.nn.parallel import DistributedDataParallel as DDP
@@ -406,14 +409,28 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
             ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "config": dataclasses.asdict(cfg),
                     "epoch": epoch, "best": best, "metrics": metrics}
-            save_atomic(ckpt, last)
+            # last.pt last: killed before it, a resumed run redoes this epoch and rewrites the others
             if improved:
                 save_atomic(ckpt, os.path.join(cfg.out, "best.pt"))
-            with open(os.path.join(cfg.out, "metrics.jsonl"), "a") as f:
+            with open(metrics_path, "a") as f:
                 f.write(json.dumps(metrics, sort_keys=True) + "\n")
+            save_atomic(ckpt, last)
             log("leap-train: " + json.dumps(metrics, sort_keys=True))
         barrier(d)
     return metrics
+
+
+def keep_metrics(path: str, start_epoch: int) -> None:
+    """Keep the metrics rows of the epochs before `start_epoch`: a fresh run starts an empty file,
+    a resumed one drops the rows of epochs it is about to redo (written before an interruption)."""
+    rows = []
+    if start_epoch > 0 and os.path.isfile(path):
+        with open(path) as f:
+            rows = [line for line in f if line.strip() and json.loads(line).get("epoch", 0) < start_epoch]
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.writelines(rows)
+    os.replace(tmp, path)
 
 
 def _progress(batches, d: Dist, epoch: int, total: int):
