@@ -122,54 +122,59 @@ def selected(line: Line, opts: StreamOptions, done: set) -> bool:
 def done_ids(path: str) -> set:
     """What an output file already holds: its ids, and (file, line) of its unreadable-line errors.
 
-    A torn last line (a killed run) is cut off first; a ``.gz`` file cut short by a kill is
-    rewritten with its complete lines, so the records appended after it stay readable.
+    Read line by line (a resumed output can be larger than memory). A torn last line (a killed
+    run) is cut off; a ``.gz`` file cut short by a kill is rewritten with its complete lines, so
+    the records appended after it stay readable.
     """
     if not os.path.exists(path):
         return set()
-    if path.endswith(".gz"):
-        data = _repair_gzip(path)
-    else:
-        with open(path, "rb+") as f:
-            data = f.read()
-            end = data.rfind(b"\n") + 1
-            if end < len(data):
-                f.truncate(end)
-            data = data[:end]
     done: set = set()
-    for raw in data.splitlines():
-        try:
-            record = json.loads(raw)
-            rid = record.get("id")
-            where = record["error"] if rid is None else None
-        except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
-            continue
-        if rid:
-            done.add(rid)
-        elif isinstance(where, dict) and "file" in where:
-            done.add((where["file"], where.get("line")))
+    if not path.endswith(".gz"):
+        with open(path, "rb+") as f:
+            end = 0
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    f.truncate(end)
+                    break
+                end += len(raw)
+                _note_done(raw, done)
+        return done
+    if not _gzip_lines(path, lambda raw: _note_done(raw, done)):
+        import gzip
+
+        with gzip.open(path + ".tmp", "wb") as out:
+            _gzip_lines(path, out.write)
+        os.replace(path + ".tmp", path)
     return done
 
 
-def _repair_gzip(path: str) -> bytes:
-    """The complete lines of a gzip file; the file is rewritten with them when its end is torn."""
+def _gzip_lines(path: str, each: Callable[[bytes], object]) -> bool:
+    """Call ``each`` on every complete line of a gzip file; False when its end is torn."""
     import gzip
     import zlib
 
-    chunks, torn = [], False
-    with gzip.open(path, "rb") as f:
-        try:
-            while chunk := f.read(1 << 20):
-                chunks.append(chunk)
-        except (EOFError, gzip.BadGzipFile, zlib.error):
-            torn = True
-    data = b"".join(chunks)
-    end = data.rfind(b"\n") + 1
-    if torn or end < len(data):
-        with gzip.open(path + ".tmp", "wb") as f:
-            f.write(data[:end])
-        os.replace(path + ".tmp", path)
-    return data[:end]
+    try:
+        with gzip.open(path, "rb") as f:
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    return False
+                each(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error):
+        return False
+    return True
+
+
+def _note_done(raw: bytes, done: set) -> None:
+    try:
+        record = json.loads(raw)
+        rid = record.get("id")
+        where = record["error"] if rid is None else None
+    except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
+        return
+    if rid:
+        done.add(rid)
+    elif isinstance(where, dict) and "file" in where:
+        done.add((where["file"], where.get("line")))
 
 
 class Writer:
