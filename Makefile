@@ -1,6 +1,10 @@
 # LEAP toolkit. `make demo` runs the pipeline on bundled real data; `make test` runs the tests.
 # Both set up .venv on first use. Reproduction targets for the full EPIC-100 run are below.
 
+# pipefail: a stage that crashes inside a demo pipeline stops make with its message.
+SHELL       := bash
+.SHELLFLAGS := -o pipefail -c
+
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -58,8 +62,8 @@ demo: install
 	  | $(BIN)/leap-parse -o $(DEMO)/programs.jsonl
 	$(BIN)/leap-clips $(DEMODATA)/media_clips.jsonl -q | $(BIN)/leap-audio -q \
 	  | $(BIN)/leap-prompt --cache $(DEMO)/cache.db -q | $(BIN)/leap-parse -q -o $(DEMO)/media_programs.jsonl
-	$(BIN)/leap-stats $(DEMO)/programs.jsonl --png $(DEMO) -o $(DEMO)/stats.json 2>/dev/null
-	$(BIN)/leap-show --ids P03_22_3 $(DEMO)/programs.jsonl --png $(DEMO)/P03_22_3.png > $(DEMO)/P03_22_3.txt 2>/dev/null
+	$(BIN)/leap-stats $(DEMO)/programs.jsonl --png $(DEMO) -o $(DEMO)/stats.json
+	$(BIN)/leap-show --ids P03_22_3 $(DEMO)/programs.jsonl --png $(DEMO)/P03_22_3.png > $(DEMO)/P03_22_3.txt
 	@echo
 	@echo "programs:         $(DEMO)/programs.jsonl ($$(wc -l < $(DEMO)/programs.jsonl) EPIC clips)"
 	@echo "                  $(DEMO)/media_programs.jsonl (real media through leap-audio's signal path)"
