@@ -103,11 +103,12 @@ def programs(predictions, annotations):
 @click.option("--sls-tl", type=click.IntRange(0, 5), required=True, help="Supervision level: training labels.")
 @click.option("--sls-td", type=click.IntRange(0, 5), required=True, help="Supervision level: training data.")
 def submission(predictions, challenge, sls_pt, sls_tl, sls_td):
-    """The challenge submission JSON (version 0.2) on stdout.
+    """The challenge submission JSON (version 0.2) on stdout; the server takes it as test.json in a zip.
 
     \b
     Example:
       leap-eval submission --predictions test.jsonl --sls-pt 2 --sls-tl 3 --sls-td 4 > test.json
+      zip submission.zip test.json
     """
     from ..learn import evaluate as E
     from ..learn import metrics as M
