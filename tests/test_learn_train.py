@@ -245,13 +245,16 @@ def test_fit_reports_unusable_records_and_trains_on_the_rest(videos, embed_cache
     bad_verb = {**train[1], "id": "bad_verb", "program": {"steps": [{"verb_id": 12, "object_ids": [1]}]}}
     no_video = {**train[2], "id": "no_video", "video": str(tmp_path / "gone.mp4")}
     backwards = {**train[4], "id": "backwards", "start": 3.0, "stop": 2.5}
+    past_end = {**train[5], "id": "past_end", "start": 7.0, "stop": 8.0}  # the video lasts 6 s
     path = tmp_path / "train.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in [train[0], bad_verb, no_video, backwards]) + "{oops\n"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [train[0], bad_verb, no_video, backwards, past_end]) + "{oops\n"
                     + json.dumps(train[3]) + "\n")
     res = run_tool("leap-train", "fit", "--programs", path, "--epochs", "1", "--batch-size", "2", "--workers", "0",
                    "--losses", "CE", "--out", tmp_path / "o")
     assert res.returncode == 0, res.stderr
-    assert f"leap-train: skipped {path}:5: not JSON" in res.stderr
+    assert f"leap-train: skipped {path}:6: not JSON" in res.stderr
+    assert (f"leap-train: skipped past_end: its window 7.00-8.00 s starts after the end of {train[5]['video']} "
+            "(6.00 s)") in res.stderr
     assert "leap-train: skipped backwards: stop 2.5 s is not after start 3 s" in res.stderr
     assert "leap-train: skipped bad_verb: bad_verb: sub-action verb_id 12 outside 0..7" in res.stderr
     assert f"leap-train: skipped no_video: {tmp_path / 'gone.mp4'}: no such file" in res.stderr

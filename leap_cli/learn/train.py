@@ -269,17 +269,26 @@ def feature_dim(cfg: TrainConfig, records: list[dict]) -> int:
 
 def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]]:
     """Records whose targets can be built (others reported once here, not mid-epoch in a worker)."""
-    from leap_cli.learn.data import clip_times, targets
+    from leap_cli import media
+    from leap_cli.learn.data import clip_times, main_window, targets
     from leap_cli.records import ClipError
 
+    dcfg = cfg.data(context=False)
     good, bad = [], []
     for rec in records:
         try:
             clip_times(rec)
-            if not cfg.features and not rec.get("video"):
-                raise ClipError("needs video (or --features)")
-            if not cfg.features and not os.path.isfile(rec["video"]):
-                raise ClipError(f"{rec['video']}: no such file")
+            if not cfg.features:
+                if not rec.get("video"):
+                    raise ClipError("needs video (or --features)")
+                if not os.path.isfile(rec["video"]):
+                    raise ClipError(f"{rec['video']}: no such file")
+                # a window past the video's end would stop training mid-epoch in a worker
+                duration = media.probe(rec["video"]).duration  # once per video (cached)
+                a, b = main_window(rec, dcfg)
+                if b > a and a >= duration:
+                    raise ClipError(f"its window {a:.2f}-{b:.2f} s starts after the end of {rec['video']} "
+                                    f"({duration:.2f} s)")
             targets(rec, {}, 1, cfg.model.max_steps)
             good.append(rec)
         except (ClipError, KeyError, TypeError, ValueError) as e:
