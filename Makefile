@@ -125,6 +125,8 @@ $(OUT)/programs.jsonl: $(OUT)/clips.jsonl $(foreach k,$(SHARD_IDS),$(OUT)/progra
 	$(BIN)/leap-stats $@ --png $(OUT) -o $(OUT)/stats.json
 programs: $(OUT)/programs.jsonl
 .SECONDARY:
+# A recipe that fails half way (leap-eval ... > metrics.json) leaves no file a later make would trust.
+.DELETE_ON_ERROR:
 
 # Training (GPU cluster; the paper: UniFormerV2-L/14, 32 frames, K400 weights). The "Full" model
 # first trains a program-only network (5 epochs), then freezes it as context for the final one.
