@@ -273,6 +273,8 @@ def test_predict_reports_clips_without_a_usable_window(videos, tmp_path):
     torch.save({"model": LeapNet(cfg.model).state_dict(), "config": dataclasses.asdict(cfg), "epoch": 0}, ckpt)
     recs = [train[0], {**train[1], "id": "backwards", "start": 3.0, "stop": 2.0},
             {k: v for k, v in train[2].items() if k != "stop"}, {**train[3], "start": -1.0}, train[4]]
+    with pytest.raises(ValueError, match="was trained without --context: its classifier never saw context tokens"):
+        Predictor(str(ckpt), 8, 0, context=str(ckpt))
     out = list(Predictor(str(ckpt), 8, 0)(recs))
     assert [o["id"] for o in out if isinstance(o, dict)] == [train[0]["id"], train[4]["id"]]
     assert [str(o) for o in out if not isinstance(o, dict)] == [

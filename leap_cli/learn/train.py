@@ -539,6 +539,9 @@ class Predictor:
             self.cfg.features = features
         self.d = Dist(device=torch.device("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.d.device).eval()
+        if context and not self.cfg.context:
+            raise ValueError(f"{checkpoint} was trained without --context: its classifier never saw context "
+                             "tokens, so --context would only add noise")
         ctx_path = context or self.cfg.context
         self.ctx_net = None
         if ctx_path:
