@@ -36,7 +36,9 @@ def cli():
               "--val action top-1 (anticipation: action mean top-5 recall; --stage program: S-Verb), "
               "without --val the lowest training loss.")
 @click.option("--videos", type=click.Path(file_okay=False), help="Find each record's video under this EPIC folder.")
-@click.option("--features", type=click.Path(file_okay=False), help="Use precomputed DIR/<id>.npy instead of video.")
+@click.option("--features", type=click.Path(file_okay=False),
+              help="Use precomputed DIR/<id>.npy instead of video (anticipation: features of the window observed "
+              "before each clip, never of the clip itself).")
 @click.option("--task", type=click.Choice(["recognition", "anticipation"]), default="recognition", show_default=True)
 @click.option("--stage", type=click.Choice(["full", "program"]), default="full", show_default=True,
               help="program: train on the program losses alone (the network --context freezes).")
