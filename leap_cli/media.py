@@ -184,6 +184,13 @@ def iter_frames(path: str, start: float, stop: float, fps: float | None = None, 
             raise MediaError(f"{path}: ffmpeg failed decoding frames ({err.read().decode(errors='replace').strip()[-300:]})")
     if count == 0:
         raise MediaError(f"{path}: no frames decoded in {start:.2f}-{stop:.2f} s")
+    expected = (stop - start) * (fps or p.fps or 0.0)
+    if count < 0.5 * expected:
+        # ffmpeg's input-side seek fails in some MP4s (the VLC-muxed EPIC sample gives 28 of 527
+        # frames); the frames it did give would carry the wrong times.
+        raise MediaError(f"{path}: ffmpeg decoded {count} of the {expected:.0f} frames of "
+                         f"{start:.2f}-{stop:.2f} s: it cannot seek in this file "
+                         "(remuxing it, ffmpeg -i IN -c copy OUT, usually mends that)")
 
 
 def frames(path: str, start: float, stop: float, fps: float | None = None, size=None) -> tuple[np.ndarray, np.ndarray]:
@@ -199,9 +206,10 @@ def audio(path: str, start: float, stop: float, rate: int = 24000) -> np.ndarray
         raise NoAudio(f"{path}: no audio stream")
     start, stop = _window(p, path, start, stop)
     samples = _decode_audio(path, start, stop, rate, seek_input=True)
-    if len(samples) < 0.5 * (stop - start) * rate:
-        # Some files (a broken index) refuse input-side seeking and give nothing: decode from the
-        # start and seek on the output side instead (slower, always exact).
+    if len(samples) < (stop - start - 0.1) * rate:
+        # Some files (a broken index: the VLC-muxed EPIC sample) give nothing, or only the window's
+        # last part, from an input-side seek: decode from the start and seek on the output side
+        # instead (slower, always exact).
         samples = _decode_audio(path, start, stop, rate, seek_input=False)
     return samples
 

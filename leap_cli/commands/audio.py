@@ -13,21 +13,6 @@ from ..stream import run
 from .slam import clip_window
 
 
-def clip_audio(path, start: float, stop: float):
-    """The window's 24 kHz mono samples, checked for a short read.
-
-    media.audio seeks on ffmpeg's input side and decodes again from the file's start only when
-    that gives under half the window; in some MP4s (the VLC-muxed EPIC sample, windows starting
-    at 7.5-8.5 s) input seeking returns just the window's last part, so the events would be
-    shifted in time. Any read more than 0.1 s short is decoded again with the exact output-side
-    seek (media's own fallback)."""
-    samples = media.audio(path, start, stop, audio.RATE)
-    stop = min(stop, media.probe(path).duration)
-    if len(samples) < (stop - start - 0.1) * audio.RATE:
-        samples = media._decode_audio(path, start, stop, audio.RATE, seek_input=False)
-    return samples
-
-
 def model_classifier(model: str, manifest: str | None):
     """(classify, labels, provenance) for an ONNX model with the SSAST signature."""
     from .. import onnx
@@ -109,7 +94,7 @@ def from_audio(model, manifest, require: bool, ignore, batch_size: int):
 
     def add(record: dict) -> dict:
         try:
-            samples = clip_audio(record.get("video"), *clip_window(record))
+            samples = media.audio(record.get("video"), *clip_window(record), audio.RATE)
         except media.NoAudio as e:
             return {**record, "audio": {"source": prov, **missing(str(e), require, events=[])}}
         try:

@@ -109,25 +109,7 @@ class OnnxModel:
 def model_frames(record: dict, det: detect.Detector, fps: float | None, batch: int):
     """The clip's frames, decoded once at the model's size, in batches, prefetched."""
     start, stop = window(record)
-    return prefetch(checked(media.iter_frames(record.get("video") or "", start, stop, fps=fps,
-                                              size=det.size, batch=batch), record.get("video"), start, stop, fps))
-
-
-def checked(batches: Iterable, path: str, start: float, stop: float, fps: float | None) -> Iterator:
-    """``batches``, then a ClipError if they held under half the window's frames.
-
-    ffmpeg's input-side seek fails in some MP4s (the VLC-muxed EPIC sample: 28 of its 527
-    frames); the frames it does give would be labelled with the wrong times."""
-    n = 0
-    for times, frames in batches:
-        n += len(times)
-        yield times, frames
-    p = media.probe(path)
-    expected = (min(stop, p.duration) - start) * (fps or p.fps or 0.0)
-    if n < 0.5 * expected:
-        raise records.ClipError(f"{path}: ffmpeg decoded {n} of the {expected:.0f} frames of "
-                                f"{start:.2f}-{min(stop, p.duration):.2f} s: it cannot seek in this file "
-                                "(remuxing it, ffmpeg -i IN -c copy OUT, usually mends that)")
+    return prefetch(media.iter_frames(record.get("video") or "", start, stop, fps=fps, size=det.size, batch=batch))
 
 
 def model_source(model: str, manifest: str | None, fps: float | None, threshold: float,
