@@ -27,9 +27,11 @@ def test_conflicting_key_is_an_error_naming_id_and_key(tmp_path):
     out = records(res.stdout)
     assert res.returncode == 0
     assert out[0]["error"] == {"stage": "merge",
-                               "message": f"c0: conflicting values for key 'detect' in {a} and {b}"}
+                               "message": f"conflicting values for key 'detect' in {a} and {b}"}
     assert "error" not in out[1]
-    assert run_tool("leap-merge", a, b, "--on-error", "fail").returncode == 1
+    failed = run_tool("leap-merge", a, b, "--on-error", "fail")
+    assert failed.returncode == 1
+    assert f"error: c0: conflicting values for key 'detect' in {a} and {b}" in failed.stderr
 
 
 def test_shards_back_in_clip_list_order_and_gaps_reported(tmp_path):

@@ -33,7 +33,7 @@ def cli(opts, order):
 
     def check(record: dict) -> dict:
         if record["id"] in conflicts:
-            raise ClipError(f"{record['id']}: {conflicts[record['id']]}")
+            raise ClipError(conflicts[record['id']])
         return record
 
     finish(run(opts, "merge", check, lines=lines))
