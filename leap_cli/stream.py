@@ -249,6 +249,16 @@ def progress(opts: StreamOptions, iterable, **kw):
     return tqdm(iterable, file=sys.stderr, unit="clip", leave=False, **kw)
 
 
+def resumed(opts: StreamOptions) -> set:
+    """What a --resume run skips: what its output (and --errors file) already hold.
+
+    Read, repairing a torn end, before anything is appended."""
+    done = done_ids(opts.output) if (opts.resume and opts.output) else set()
+    if opts.resume and opts.errors:  # with --on-error skip, the clips already reported are only there
+        done |= done_ids(opts.errors)
+    return done
+
+
 def run_many(opts: StreamOptions, stage: str,
              transform: Callable[[Iterator[dict]], Iterator[dict | ClipError]],
              lines: Iterable[Line] | None = None) -> int:
@@ -257,10 +267,7 @@ def run_many(opts: StreamOptions, stage: str,
     Lines that are not records, and records that already carry an error, never reach the
     transform; they are written in their place in the input order. Returns the exit status.
     """
-    # Read what a resumed output holds (repairing a torn end) before appending to it.
-    done = done_ids(opts.output) if (opts.resume and opts.output) else set()
-    if opts.resume and opts.errors:  # with --on-error skip, the clips already reported are only there
-        done |= done_ids(opts.errors)
+    done = resumed(opts)
     writer = Writer(opts, stage)
     pending: collections.deque = collections.deque()  # (position, record, is_new_error) awaiting their turn
     work: collections.deque = collections.deque()  # records handed to the transform, in order

@@ -59,9 +59,9 @@ def resume_lines(opts, prompter: Prompter):
     """Input lines for a ``--resume -o FILE`` run, noting each remaining clip's index among all
     the input's clips and the clips of its query already written before it, so that its queries
     are the killed run's queries (found in the cache), even for a query cut off half way."""
-    from ..stream import done_ids, read_lines, selected
+    from ..stream import read_lines, resumed, selected
 
-    done = done_ids(opts.output)
+    done = resumed(opts)
     prompter.positions = collections.deque()
     size = prompter.batch_size
 
