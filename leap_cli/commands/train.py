@@ -9,11 +9,12 @@ BACKBONES = ("uniformerv2-l14", "uniformerv2-b16", "tiny", "features")
 
 
 def _losses(ctx, param, value):
-    names = tuple(x.strip().upper() for x in value.replace("+", ",").split(",") if x.strip())
-    bad = [x for x in names if x not in ("T", "PC", "CE")]
-    if bad or not names:
-        raise click.BadParameter(f"unknown {', '.join(bad) or 'empty list'}; use a subset of T, PC, CE")
-    return names
+    from ..learn import parse_losses  # torch-free
+
+    try:
+        return parse_losses(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
 
 
 @click.group(cls=ToolGroup)

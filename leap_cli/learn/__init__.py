@@ -3,3 +3,16 @@
 Only the modules that need torch import it (uniformerv2, model, losses, data, train, embed);
 `metrics` is numpy-only so `leap-eval` starts fast.
 """
+
+LOSSES = ("T", "PC", "CE")
+
+
+def parse_losses(text) -> tuple:
+    """'T+PC+CE' or 'T,PC' -> ('T', 'PC', 'CE'): the ablation rows of the paper's tables."""
+    if isinstance(text, (tuple, list)):
+        return tuple(text)
+    names = tuple(x.strip().upper() for x in text.replace("+", ",").split(",") if x.strip())
+    bad = [x for x in names if x not in LOSSES]
+    if bad or not names:
+        raise ValueError(f"unknown {', '.join(bad) or 'empty list'}; use a subset of T, PC, CE")
+    return names

@@ -22,12 +22,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from leap_cli.learn import losses
+from leap_cli.learn import LOSSES, losses, parse_losses
 from leap_cli.learn.data import ClipDataset, DataConfig, program_of, read_records
 from leap_cli.learn.model import LeapNet, ModelConfig, decode_steps, load_pretrained
 from leap_cli.learn.uniformerv2 import SPECS
-
-LOSSES = ("T", "PC", "CE")
 
 
 @dataclass
@@ -84,17 +82,6 @@ def config_from_options(**kw) -> TrainConfig:
     for k in ("programs", "val"):
         rest[k] = list(rest.get(k) or [])
     return TrainConfig(model=model, **rest)
-
-
-def parse_losses(text) -> tuple:
-    """'T+PC+CE' or 'T,PC' -> ('T', 'PC', 'CE'): the ablation rows of the paper's tables."""
-    if isinstance(text, (tuple, list)):
-        return tuple(text)
-    names = tuple(x.strip().upper() for x in text.replace("+", ",").split(",") if x.strip())
-    bad = [x for x in names if x not in LOSSES]
-    if bad or not names:
-        raise ValueError(f"--losses: unknown {', '.join(bad) or 'empty list'}; use a subset of T, PC, CE")
-    return names
 
 
 def config_from_dict(d: dict) -> TrainConfig:
