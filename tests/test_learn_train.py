@@ -337,3 +337,12 @@ def test_a_fresh_run_in_an_old_folder_starts_a_new_metrics_file(tmp_path, embed_
     fit(features_cfg(feats, recs, tmp_path / "run", embed_cache, epochs=1))  # no --resume: starts over
     rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [0]
+
+
+def test_resume_with_another_network_says_what_differs(tmp_path, embed_cache):
+    from leap_cli.learn.train import fit
+    feats, recs = feature_records(tmp_path)
+    fit(features_cfg(feats, recs, tmp_path / "run", embed_cache, epochs=1))
+    with pytest.raises(ValueError, match=r"--resume: .*last.pt holds another network \(feature_hidden 16 there, "
+                                         r"32 now\); give the same options or another --out"):
+        fit(features_cfg(feats, recs, tmp_path / "run", embed_cache, epochs=2, feature_hidden=32), resume=True)

@@ -311,6 +311,10 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
         cfg.model.feature_dim = feature_dim(cfg, train_recs)
     last = os.path.join(cfg.out, "last.pt")
     state = load_checkpoint(last) if resume and os.path.isfile(last) else None
+    if state is not None and state["config"]["model"] != dataclasses.asdict(cfg.model):
+        theirs, ours = state["config"]["model"], dataclasses.asdict(cfg.model)
+        diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} now" for k, v in ours.items() if theirs.get(k) != v)
+        raise ValueError(f"--resume: {last} holds another network ({diff}); give the same options or another --out")
     if resume and state is None and d.main:
         log(f"leap-train: no {last} to resume from; starting afresh")
     if d.main:
