@@ -53,6 +53,14 @@ def test_action_ranks_follow_softmax_of_top_scores_and_outer_product():
     assert len(top) == 100
 
 
+def test_action_ranks_in_chunks_equal_row_by_row():
+    rng = np.random.default_rng(0)
+    v, n = rng.normal(size=(11, 97)), rng.normal(size=(11, 300))
+    v[3, :5] = n[3, :5] = 1.0  # ties too
+    rows = np.concatenate([M.action_ranks(v[i:i + 1], n[i:i + 1]) for i in range(11)])
+    assert np.array_equal(M.action_ranks(v, n, chunk=4), rows)
+
+
 def test_recognition_all_tail_unseen_hand_computed():
     # 4 clips; verb right for 0,1,2; noun right for 0,1 (clip 3's noun at rank 2)
     verbs, nouns = [1, 2, 3, 4], [10, 11, 12, 13]
