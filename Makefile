@@ -137,22 +137,26 @@ PRETRAINED ?=
 EPOCHS     ?= 30
 RUNS       ?= build/runs
 TRAIN      ?= $(BIN)/leap-train
-FIT = $(TRAIN) fit --programs $< --videos $(VIDEOS) --backbone $(BACKBONE) \
-      $(if $(PRETRAINED),--pretrained $(PRETRAINED))
+# PRETRAINED is the official K400(+K710) UniFormerV2 checkpoint the paper starts from; without it
+# the backbone trains from scratch. Fits run with --resume (a killed or pre-empted run continues)
+# and touch a `trained` marker when they end: best.pt exists after the first epoch already.
+FIT = $(TRAIN) fit --programs $< --val $(OUT)/val_clips.jsonl $(if $(VIDEOS),--videos $(VIDEOS)) \
+      --backbone $(BACKBONE) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) --resume
 
 $(OUT)/val_clips.jsonl: $(VAL_CSV)
 	@mkdir -p $(OUT)
 	$(call RUN,clips,$< $(if $(VIDEOS),--videos $(VIDEOS)))
-$(RUNS)/%-program/best.pt: $(OUT)/programs.jsonl
-	$(FIT) --task $* --stage program --epochs 5 --out $(RUNS)/$*-program
-$(RUNS)/%/best.pt: $(OUT)/programs.jsonl $(RUNS)/%-program/best.pt
-	$(FIT) --task $* --context $(RUNS)/$*-program/best.pt --epochs $(EPOCHS) --out $(RUNS)/$*
-$(RUNS)/%/predictions.jsonl: $(RUNS)/%/best.pt $(OUT)/val_clips.jsonl
-	$(BIN)/leap-train predict --checkpoint $< --context $(RUNS)/$*-program/best.pt $(OUT)/val_clips.jsonl -o $@
+$(RUNS)/%-program/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl
+	$(FIT) --task $* --stage program --epochs 5 --out $(@D) && touch $@
+$(RUNS)/%/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl $(RUNS)/%-program/trained
+	$(FIT) --task $* --context $(RUNS)/$*-program/best.pt --epochs $(EPOCHS) --out $(@D) && touch $@
+$(RUNS)/%/predictions.jsonl: $(RUNS)/%/trained $(OUT)/val_clips.jsonl
+	$(BIN)/leap-train predict --checkpoint $(@D)/best.pt --context $(RUNS)/$*-program/best.pt \
+	  $(OUT)/val_clips.jsonl --resume -o $@.part && mv $@.part $@
 $(RUNS)/%/metrics.json: $(RUNS)/%/predictions.jsonl $(VAL_CSV)
 	$(BIN)/leap-eval $* --predictions $< --annotations $(VAL_CSV) > $@
 	cat $@
 
-train-recognition: $(RUNS)/recognition/best.pt
-train-anticipation: $(RUNS)/anticipation/best.pt
+train-recognition: $(RUNS)/recognition/trained
+train-anticipation: $(RUNS)/anticipation/trained
 eval: $(RUNS)/recognition/metrics.json $(RUNS)/anticipation/metrics.json
