@@ -179,3 +179,16 @@ def test_messages_share_a_prefix_and_ask_for_no_echo_by_default():
     assert common > 0.9 * len(query.prefix()[1])  # library H before the stubs
     echo = query.build(stub.stubs_for([PAPER]), echo=True)
     assert "Do not repeat" not in echo.messages[0]["content"]
+
+
+def test_both_hands_on_one_object_is_said_once():
+    # The real P06_10_5: VISOR shows both hands grabbing the pot in the same frame.
+    rec = {"id": "x", "start": 0, "stop": 2.47,
+           "contact": {"holding_at_start": {"left": None, "right": None},
+                       "events": [{"t": 0.47, "hand": "left", "kind": "grab", "object": "pot"},
+                                  {"t": 0.47, "hand": "right", "kind": "grab", "object": "pot"},
+                                  {"t": 1.9, "hand": "left", "kind": "release", "object": "pot"},
+                                  {"t": 2.2, "hand": "right", "kind": "release", "object": "pot"}]}}
+    lines = stub.evidence_lines(rec)
+    assert "Grabbed pot at time(s) 0.47" in lines
+    assert "Released pot at time(s) 1.90, 2.20" in lines

@@ -118,7 +118,9 @@ def evidence_lines(record: dict) -> list[str]:
             times: dict[str, list[str]] = {}
             for e in events:
                 if e.get("kind") == kind and e.get("object"):
-                    times.setdefault(noun_text(e["object"]), []).append(t2(e["t"]))
+                    seen = times.setdefault(noun_text(e["object"]), [])
+                    if t2(e["t"]) not in seen:  # both hands on one object: one time, said once
+                        seen.append(t2(e["t"]))
             for obj, ts in times.items():
                 lines.append(f"{verb} {obj} at time(s) {', '.join(ts)}")
     slam = _present(record, "slam")
