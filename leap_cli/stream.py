@@ -177,6 +177,10 @@ def _note_done(raw: bytes, done: set) -> None:
         done.add((where["file"], where.get("line")))
 
 
+# One encoder for every line; records parsed from JSON cannot be circular, so no check for it.
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
 class Writer:
     """Writes output records and error reports, keeps the counts, applies --on-error."""
 
@@ -196,7 +200,7 @@ class Writer:
             if opts.errors else None
 
     def write(self, record: dict) -> None:
-        self.out.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        self.out.write(_encode(record) + "\n")
         self.counts.written += 1
 
     def error(self, record: dict) -> None:
@@ -205,7 +209,7 @@ class Writer:
         err = record["error"]
         where = f"{err['file']}:{err['line']}: " if "file" in err else f"{record.get('id')}: "
         if self.err_file:
-            self.err_file.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.err_file.write(_encode(record) + "\n")
             self.err_file.flush()
         if self.opts.on_error == "record":
             if self.opts.verbose:
