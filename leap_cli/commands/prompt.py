@@ -55,26 +55,9 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     backend = llm.choose_backend(model, base_url, note, say, **params)
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
                           max_cost=max_cost, **kw)
-    if max_cost is not None and batch_action == "submit":
-        raise click.UsageError("--max-cost cannot bound a Batch API job (it is billed as a whole, "
-                               "when done): leave it out, or run without --batch")
-    if max_cost is not None and backend.cacheable and p.prices.price(backend.model) is None:
-        # Counted as $0, an unpriced model would never reach the budget: no limit at all.
-        raise click.UsageError(f"--max-cost: no price for model {backend.model}; "
-                               "give one with --prices FILE (US dollars per million tokens)")
-    if batch_action and (not backend.cacheable or p.cache is None):
-        raise click.UsageError("--batch needs a remote model (OPENAI_API_KEY or --base-url) and the cache")
+    check_flags(backend, p, batch_action, max_cost)
     if batch_action == "collect":
-        if opts.inputs == ("-",):
-            raise click.UsageError("--batch collect needs ID: leap-prompt --batch collect ID [FILE]...")
-        batch_id, opts.inputs = opts.inputs[0], opts.inputs[1:] or ("-",)
-        got = batch_api.collect(backend, p.cache, p.prices, batch_id)
-        note(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
-        if got.status in batch_api.PENDING:
-            finish(75)  # EX_TEMPFAIL: run the same command again later
-        if got.status != "completed":
-            raise click.ClickException(f"batch {batch_id} is {got.status}: submit the rest again, or run "
-                                       "without --batch (chat API, full price)")
+        collect(opts, backend, p, note)
     if dry_run or batch_action == "submit":
         records = (ln.record for ln in read_lines(opts.inputs)
                    if ln.record and "error" not in ln.record and selected(ln, opts, set()))
@@ -91,3 +74,30 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     if backend.cacheable:
         say(p.ledger.summary(backend.model))
     finish(code)
+
+
+def check_flags(backend, p, batch_action, max_cost) -> None:
+    """Flag combinations that would spend money without the limit the user asked for."""
+    if max_cost is not None and batch_action == "submit":
+        raise click.UsageError("--max-cost cannot bound a Batch API job (it is billed as a whole, "
+                               "when done): leave it out, or run without --batch")
+    if max_cost is not None and backend.cacheable and p.prices.price(backend.model) is None:
+        # Counted as $0, an unpriced model would never reach the budget: no limit at all.
+        raise click.UsageError(f"--max-cost: no price for model {backend.model}; "
+                               "give one with --prices FILE (US dollars per million tokens)")
+    if batch_action and (not backend.cacheable or p.cache is None):
+        raise click.UsageError("--batch needs a remote model (OPENAI_API_KEY or --base-url) and the cache")
+
+
+def collect(opts, backend, p, note) -> None:
+    """--batch collect ID: fill the cache from a finished batch (exit 75 while it still runs)."""
+    if opts.inputs == ("-",):
+        raise click.UsageError("--batch collect needs ID: leap-prompt --batch collect ID [FILE]...")
+    batch_id, opts.inputs = opts.inputs[0], opts.inputs[1:] or ("-",)
+    got = batch_api.collect(backend, p.cache, p.prices, batch_id)
+    note(f"leap-prompt: batch {batch_id} {got.status} {got.counts}: {got.filled} responses cached, {got.failed} failed")
+    if got.status in batch_api.PENDING:
+        finish(75)  # EX_TEMPFAIL: run the same command again later
+    if got.status != "completed":
+        raise click.ClickException(f"batch {batch_id} is {got.status}: submit the rest again, or run "
+                                   "without --batch (chat API, full price)")
