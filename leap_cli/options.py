@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import sys
+import threading
 
 import click
 
@@ -26,15 +28,24 @@ def _quiet_exit(code: int) -> None:
     sys.exit(code)
 
 
+def _catch_ctrl_c(handler):
+    """Install a SIGINT handler (main thread only); returns the one it replaces."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGINT, handler) if handler is not None else None
+
+
 class _Quiet:
     """Broken pipes end quietly, Ctrl-C ends with 130, failures print one line (traceback with -v)."""
 
     def invoke(self, ctx):
+        outer = _catch_ctrl_c(signal.default_int_handler)
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
             _quiet_exit(1)
         except KeyboardInterrupt:
+            _catch_ctrl_c(outer)  # a second Ctrl-C while ending: no traceback either
             sys.stderr.write("\n")
             _quiet_exit(130)
         except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit):
@@ -46,6 +57,8 @@ class _Quiet:
                 traceback.print_exc()
             message = str(e) if isinstance(e, ClipError) else f"{type(e).__name__}: {e}"
             raise click.ClickException(message) from None
+        finally:
+            _catch_ctrl_c(outer)  # after the command (exit, interpreter shutdown): as before it
 
 
 class Tool(_Quiet, click.Command):
@@ -99,9 +112,12 @@ def stage_options(fn):
             raise click.UsageError("--resume needs -o FILE (the file to continue)")
         if inputs.count("-") > 1:
             raise click.UsageError("'-' (stdin) can be given once")
-        if output and any(i != "-" and os.path.realpath(i) == os.path.realpath(output) for i in inputs):
-            # Opening -o would empty the input before a line of it is read.
-            raise click.UsageError(f"-o {output} is also an input: write to another file")
+        for flag, path in (("-o", output), ("--errors", errors)):
+            if path and any(i != "-" and os.path.realpath(i) == os.path.realpath(path) for i in inputs):
+                # Opening it would empty the input before a line of it is read.
+                raise click.UsageError(f"{flag} {path} is also an input: write to another file")
+        if output and errors and os.path.realpath(output) == os.path.realpath(errors):
+            raise click.UsageError(f"--errors {errors} is the -o file: give the error records their own file")
         from .stream import StreamOptions  # not needed for --help: keeps start-up short
 
         ctx = click.get_current_context()

@@ -16,7 +16,15 @@ STAGE_KEYS = ("audio", "slam", "detect", "contact", "prompt", "program")
 
 
 class ClipError(Exception):
-    """Something is broken for one clip: the record becomes an error record, the run goes on."""
+    """Something is broken for one clip: the record becomes an error record, the run goes on.
+
+    ``retryable``: a failure a re-run may fix (a model endpoint refused, timed out, rate-limited
+    or out of budget); its record says so and ``--resume`` processes the clip again.
+    """
+
+    def __init__(self, message: str = "", retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 def source(stage: str, **details) -> dict:
@@ -31,10 +39,13 @@ def missing(reason: str, require: bool = False, **empty) -> dict:
     return {"missing": reason, **empty}
 
 
-def error_record(record: dict | None, stage: str, message: str, **where) -> dict:
-    """The record with ``error`` added; ``where`` (file, line) locates input that had no id."""
+def error_record(record: dict | None, stage: str, message: str, retryable: bool = False, **where) -> dict:
+    """The record with ``error`` added; ``where`` (file, line) locates input that had no id;
+    ``retryable`` marks a failure that ``--resume`` tries again."""
     out = dict(record) if record else {"schema": SCHEMA_VERSION, "id": None}
     out["error"] = {"stage": stage, "message": message, **where}
+    if retryable:
+        out["error"]["retryable"] = True
     return out
 
 

@@ -6,6 +6,7 @@ error): nothing is dropped silently. Records that already carry ``error`` pass t
 from __future__ import annotations
 
 import collections
+import functools
 import io
 import json
 import os
@@ -43,10 +44,10 @@ class Line:
 
 
 class Counts:
-    __slots__ = ("read", "written", "errors", "skipped", "passed")
+    __slots__ = ("read", "written", "errors", "retryable", "skipped", "passed")
 
     def __init__(self):
-        self.read = self.written = self.errors = self.skipped = self.passed = 0
+        self.read = self.written = self.errors = self.retryable = self.skipped = self.passed = 0
 
 
 def open_text(path: str):
@@ -104,7 +105,7 @@ def shard_of(clip_id: str, n: int) -> int:
     return int(hashlib.sha1(clip_id.encode("utf-8")).hexdigest()[:8], 16) % n
 
 
-def selected(line: Line, opts: StreamOptions, done: set) -> bool:
+def selected(line: Line, opts: StreamOptions, done: "Done | None" = None) -> bool:
     """Whether this process handles the line (--shard, --ids, --resume)."""
     rid = line.record.get("id") if line.record else None
     if opts.shard:
@@ -114,38 +115,127 @@ def selected(line: Line, opts: StreamOptions, done: set) -> bool:
             return False
     if opts.ids is not None and rid not in opts.ids:
         return False
-    if rid:
-        return rid not in done
-    return not (line.problem and (line.file, line.line) in done)
+    return not done or not done.take(line)
 
 
-def done_ids(path: str) -> set:
-    """What an output file already holds: its ids, and (file, line) of its unreadable-line errors.
+@functools.lru_cache(maxsize=1024)
+def resolved(file: str) -> str:
+    """The one name of an input file (./x.jsonl and x.jsonl are one file; <stdin> is itself)."""
+    return file if file == "<stdin>" else os.path.realpath(file)
+
+
+class Done:
+    """What an existing output holds (--resume): how many records of each id, and the (resolved
+    file, line) of its unreadable-line errors. Each record accounts for one input line with that
+    id, so an id given twice is handled the same with and without --resume."""
+
+    __slots__ = ("ids", "lines")
+
+    def __init__(self):
+        self.ids: collections.Counter = collections.Counter()
+        self.lines: set = set()
+
+    def __contains__(self, rid) -> bool:
+        return self.ids.get(rid, 0) > 0
+
+    def __ior__(self, other: "Done") -> "Done":
+        self.ids.update(other.ids)
+        self.lines |= other.lines
+        return self
+
+    def add(self, key) -> None:
+        if isinstance(key, tuple):
+            self.lines.add(key)
+        else:
+            self.ids[key] += 1
+
+    def use(self, key) -> bool:
+        """Whether ``key`` (a done_key) is done; one record of an id is then used up."""
+        if isinstance(key, tuple):
+            return key in self.lines
+        if self.ids.get(key, 0) > 0:
+            self.ids[key] -= 1
+            return True
+        return False
+
+    def take(self, line: Line) -> bool:
+        """Whether the line is already done (see use)."""
+        rid = line.record.get("id") if line.record else None
+        if rid:
+            return self.use(rid)
+        return bool(line.problem) and (resolved(line.file), line.line) in self.lines
+
+
+RETRY = "retry"  # done_key of a retryable error: --resume processes its clip again
+
+
+def done_key(raw: bytes, stage: str | None = None):
+    """The key an output line marks done: its id, or (resolved file, line) for an unreadable
+    input line; RETRY for a retryable error of ``stage``; None for a line that marks nothing."""
+    try:
+        record = json.loads(raw)
+        rid = record.get("id")
+        err = record.get("error")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    if isinstance(err, dict) and err.get("retryable") is True and stage and err.get("stage") == stage:
+        return RETRY
+    if isinstance(rid, str) and rid:
+        return rid
+    if isinstance(err, dict) and isinstance(err.get("file"), str) and isinstance(err.get("line"), int):
+        return resolved(err["file"]), err["line"]
+    return None
+
+
+def done_ids(path: str, stage: str | None = None, keep: Callable[[object], bool] | None = None) -> Done:
+    """What an output file already holds (see Done), repaired for appending.
 
     Read line by line (a resumed output can be larger than memory). A torn last line (a killed
     run) is cut off; a ``.gz`` file cut short by a kill is rewritten with its complete lines, so
-    the records appended after it stay readable.
+    the records appended after it stay readable. The lines whose done_key ``keep`` refuses (by
+    default: the retryable errors of ``stage``) are taken out of the file, to be written again.
     """
+    done = Done()
     if not os.path.exists(path):
-        return set()
-    done: set = set()
-    if not path.endswith(".gz"):
-        with open(path, "rb+") as f:
-            end = 0
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    f.truncate(end)
-                    break
-                end += len(raw)
-                _note_done(raw, done)
         return done
-    if not _gzip_lines(path, lambda raw: _note_done(raw, done)):
-        import gzip
+    keep = keep or (lambda key: key is not RETRY)
+    kept = bytearray()  # per complete line: whether it stays (keep may count, so it is asked once)
 
-        with gzip.open(path + ".tmp", "wb") as out:
-            _gzip_lines(path, out.write)
-        os.replace(path + ".tmp", path)
+    def note(raw: bytes) -> None:
+        key = done_key(raw, stage)
+        kept.append(keep(key))
+        if kept[-1] and key is not None and key is not RETRY:
+            done.add(key)
+
+    if path.endswith(".gz"):
+        _check_gzip(path)
+        whole = _gzip_lines(path, note)
+    else:
+        whole = _plain_lines(path, note)
+    if not whole or not all(kept):
+        _rewrite(path, iter(kept).__next__)
     return done
+
+
+def _plain_lines(path: str, each: Callable[[bytes], object]) -> bool:
+    """Call ``each`` on every complete line; a torn last line is cut off in place."""
+    with open(path, "rb+") as f:
+        end = 0
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                f.truncate(end)
+                break
+            end += len(raw)
+            each(raw)
+    return True
+
+
+def _check_gzip(path: str) -> None:
+    with open(path, "rb") as f:
+        magic = f.read(2)
+    if magic and magic != b"\x1f\x8b":
+        raise ClipError(f"{path}: --resume: not a gzip file although its name ends in .gz; "
+                        "it is left as it is (rename it, or resume into a file without .gz)")
 
 
 def _gzip_lines(path: str, each: Callable[[bytes], object]) -> bool:
@@ -164,21 +254,39 @@ def _gzip_lines(path: str, each: Callable[[bytes], object]) -> bool:
     return True
 
 
-def _note_done(raw: bytes, done: set) -> None:
-    try:
-        record = json.loads(raw)
-        rid = record.get("id")
-        where = record["error"] if rid is None else None
-    except (json.JSONDecodeError, AttributeError, KeyError, TypeError):
-        return
-    if rid:
-        done.add(rid)
-    elif isinstance(where, dict) and "file" in where:
-        done.add((where["file"], where.get("line")))
+def _rewrite(path: str, keep: Callable[[], bool]) -> None:
+    """Replace the file by its complete lines, each kept when ``keep()`` says so (atomically)."""
+    tmp = path + ".tmp"
+    with _open_out(tmp, "wb", gz=path.endswith(".gz")) as out:
+        _each_line(path, lambda raw: keep() and out.write(raw))
+    os.replace(tmp, path)
+
+
+def _each_line(path: str, each: Callable[[bytes], object]) -> None:
+    if path.endswith(".gz"):
+        _gzip_lines(path, each)
+    else:
+        with open(path, "rb") as f:
+            for raw in f:
+                if raw.endswith(b"\n"):
+                    each(raw)
+
+
+def _open_out(path: str, mode: str, gz: bool | None = None):
+    """A file to write records to (a ``.gz`` name compresses); mode 'w', 'a' or with 'b'."""
+    if path.endswith(".gz") if gz is None else gz:
+        import gzip
+
+        return gzip.open(path, mode if "b" in mode else mode + "t", encoding=None if "b" in mode else "utf-8")
+    return open(path, mode, encoding=None if "b" in mode else "utf-8")
 
 
 # One encoder for every line; records parsed from JSON cannot be circular, so no check for it.
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+
+
+class Stop(Exception):
+    """--on-error fail: the first error ends the run (status 1)."""
 
 
 class Writer:
@@ -186,18 +294,9 @@ class Writer:
 
     def __init__(self, opts: StreamOptions, stage: str):
         self.opts, self.stage, self.counts = opts, stage, Counts()
-        if opts.output:
-            mode = "a" if opts.resume else "w"
-            if opts.output.endswith(".gz"):
-                import gzip
-
-                self.out = gzip.open(opts.output, mode + "t", encoding="utf-8")
-            else:
-                self.out = open(opts.output, mode, encoding="utf-8")
-        else:
-            self.out = sys.stdout
-        self.err_file = open(opts.errors, "a" if opts.resume else "w", encoding="utf-8") \
-            if opts.errors else None
+        mode = "a" if opts.resume else "w"
+        self.out = _open_out(opts.output, mode) if opts.output else sys.stdout
+        self.err_file = _open_out(opts.errors, mode) if opts.errors else None
 
     def write(self, record: dict) -> None:
         self.out.write(_encode(record) + "\n")
@@ -207,6 +306,7 @@ class Writer:
         """An error record: written, skipped or fatal per --on-error; always reported."""
         self.counts.errors += 1
         err = record["error"]
+        self.counts.retryable += err.get("retryable") is True
         where = f"{err['file']}:{err['line']}: " if "file" in err else f"{record.get('id')}: "
         if self.err_file:
             self.err_file.write(_encode(record) + "\n")
@@ -218,24 +318,33 @@ class Writer:
             return
         log(self.opts, f"error: {where}{err['message']}", force=True)
         if self.opts.on_error == "fail":
-            raise SystemExit(1)
+            raise Stop
         self.counts.skipped += 1
 
     def close(self) -> None:
-        self.out.flush()
-        if self.out is not sys.stdout:
-            self.out.close()
-        if self.err_file:
-            self.err_file.close()
+        try:
+            self.out.flush()
+        finally:
+            if self.out is not sys.stdout:
+                self.out.close()
+            if self.err_file:
+                self.err_file.close()
 
     def summary(self) -> str:
         c = self.counts
         text = f"{self.opts.tool}: {c.read} in, {c.written} out, {c.errors} errors"
+        if c.retryable:
+            text += f" ({c.retryable} retryable: the same command with --resume tries them again)"
         if c.skipped:
             text += f" ({c.skipped} skipped)"
         if c.passed:
             text += f", {c.passed} earlier errors passed through"
         return text
+
+    def status(self) -> int:
+        """The exit status the counts call for: 1 when --on-error fail met an error, else 0
+        (with record or skip every line is accounted for)."""
+        return 1 if self.opts.on_error == "fail" and self.counts.errors else 0
 
 
 def log(opts: StreamOptions, message: str, force: bool = False) -> None:
@@ -253,13 +362,23 @@ def progress(opts: StreamOptions, iterable, **kw):
     return tqdm(iterable, file=sys.stderr, unit="clip", leave=False, **kw)
 
 
-def resumed(opts: StreamOptions) -> set:
-    """What a --resume run skips: what its output (and --errors file) already hold.
+def resumed(opts: StreamOptions, stage: str | None = None) -> Done:
+    """What a --resume run skips, read (and repaired) before anything is appended.
 
-    Read, repairing a torn end, before anything is appended."""
-    done = done_ids(opts.output) if (opts.resume and opts.output) else set()
-    if opts.resume and opts.errors:  # with --on-error skip, the clips already reported are only there
-        done |= done_ids(opts.errors)
+    Done is what -o holds, less the retryable errors of ``stage`` (taken out, to be tried
+    again). With --on-error skip the errors reported are only in the --errors file: what it
+    holds is done too. Otherwise the --errors file is a copy, trimmed to what -o holds: a killed
+    run may have written an error there (flushed at once) that never reached the buffered -o.
+    """
+    if not (opts.resume and opts.output):
+        return Done()
+    done = done_ids(opts.output, stage)
+    if opts.errors and opts.on_error == "skip":
+        done |= done_ids(opts.errors, stage)
+    elif opts.errors:
+        copies = Done()
+        copies |= done
+        done_ids(opts.errors, stage, keep=lambda key: key is not None and key is not RETRY and copies.use(key))
     return done
 
 
@@ -271,7 +390,7 @@ def run_many(opts: StreamOptions, stage: str,
     Lines that are not records, and records that already carry an error, never reach the
     transform; they are written in their place in the input order. Returns the exit status.
     """
-    done = resumed(opts)
+    done = resumed(opts, stage)
     writer = Writer(opts, stage)
     pending: collections.deque = collections.deque()  # (position, record, is_new_error) awaiting their turn
     work: collections.deque = collections.deque()  # records handed to the transform, in order
@@ -300,10 +419,10 @@ def run_many(opts: StreamOptions, stage: str,
             _, rec, new = pending.popleft()
             writer.error(rec) if new else writer.write(rec)
 
+    originals = _remember(feed())
+    results = transform(originals.stream())
     try:
-        records = feed()
-        originals = _remember(records)
-        for result in transform(originals.stream()):
+        for result in results:
             position, original = work.popleft(), originals.pop()
             flush(position)
             if isinstance(result, BaseException):
@@ -311,17 +430,21 @@ def run_many(opts: StreamOptions, stage: str,
                     import traceback
 
                     traceback.print_exception(result, file=sys.stderr)
-                writer.error(error_record(original, stage, _message(result)))
+                writer.error(error_record(original, stage, _message(result),
+                                          retryable=getattr(result, "retryable", False) is True))
             else:
                 writer.write(result)
         flush(float("inf"))
+    except Stop:
+        pass
     finally:
+        getattr(results, "close", lambda: None)()
         writer.close()
     if unseen:
         log(opts, f"{opts.tool}: --ids not in the input: {', '.join(sorted(unseen))}", force=True)
     if not opts.quiet or writer.counts.errors:
         log(opts, writer.summary(), force=True)
-    return 0
+    return writer.status()
 
 
 class _remember:

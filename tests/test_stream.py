@@ -14,18 +14,21 @@ from click.testing import CliRunner
 from conftest import EPIC_SAMPLE, records, run_tool, tool
 from leap_cli.options import Tool, finish, stage_options
 from leap_cli.records import ClipError, source
-from leap_cli.stream import run, shard_of
+from leap_cli.stream import StreamOptions, run, run_many, shard_of
 
 
 @click.command(cls=Tool)
 @stage_options
 @click.option("--bad", multiple=True)
-def echo(opts, bad):
-    """Test stage: adds an `echo` key; ids in --bad fail."""
+@click.option("--flaky", multiple=True)
+def echo(opts, bad, flaky):
+    """Test stage: adds an `echo` key; ids in --bad fail, ids in --flaky fail retryably."""
 
     def fn(record):
         if record["id"] in bad:
             raise ClipError(f"cannot echo {record['id']}")
+        if record["id"] in flaky:
+            raise ClipError(f"echo server busy for {record['id']}", retryable=True)
         return {**record, "echo": {"source": source("echo")}}
 
     finish(run(opts, "echo", fn))
@@ -181,14 +184,18 @@ def test_broken_pipe_ends_quietly():
     assert "Traceback" not in err and "BrokenPipe" not in err
 
 
-def test_ctrl_c_exits_130_without_traceback():
-    proc = subprocess.Popen([tool("leap-clips"), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
-    time.sleep(1.0)  # it is now blocked reading stdin
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=20)
-    assert proc.returncode == 130
-    assert b"Traceback" not in err
+@pytest.mark.parametrize("name", ["leap-clips", "leap-parse"])
+def test_ctrl_c_at_any_moment_exits_130_without_traceback(name):
+    # From start-up imports (the earliest moments) to blocked reading stdin. The first ~20 ms,
+    # before the package's first line runs, are the interpreter's own start-up.
+    for moment in (0.06, 0.1, 0.15, 0.25, 0.4, 1.0):
+        proc = subprocess.Popen([tool(name), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        time.sleep(moment)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=20)
+        assert (moment, proc.returncode) == (moment, 130)
+        assert b"Traceback" not in err and b"KeyboardInterrupt" not in err
 
 
 def test_output_that_is_also_an_input_is_refused_before_it_is_emptied(tmp_path):
@@ -216,3 +223,106 @@ def test_resume_with_skip_does_not_report_an_error_twice(tmp_path):
     assert [r["id"] for r in records(out.read_text())] == ["c0", "c1", "c3", "c4", "c5"]
     assert [r["id"] for r in records(errors.read_text())] == ["c2"]
     assert "c2" not in res.stderr
+
+
+def test_retryable_errors_are_marked_summarised_under_q_and_retried_by_resume(tmp_path):
+    out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    args = ["-o", str(out), "--errors", str(errors), "-q", "--bad", "c3"]
+    res = invoke(*args, "--flaky", "c1", "--flaky", "c4", input=jsonl(GOOD))
+    assert res.exit_code == 0
+    recs = records(out.read_text())
+    assert recs[1]["error"] == {"stage": "echo", "message": "echo server busy for c1", "retryable": True}
+    assert recs[3]["error"] == {"stage": "echo", "message": "cannot echo c3"}  # not retryable
+    assert res.stderr == ("echo: 6 in, 6 out, 3 errors (2 retryable: the same command with --resume "
+                          "tries them again)\n")
+    res = invoke(*args, "--resume", "--flaky", "c4", input=jsonl(GOOD))  # c1 now works, c4 still fails
+    assert res.exit_code == 0
+    recs = records(out.read_text())
+    assert sorted(r["id"] for r in recs) == [f"c{i}" for i in range(6)]  # one record per clip
+    by_id = {r["id"]: r for r in recs}
+    assert "echo" in by_id["c1"] and "error" not in by_id["c1"]
+    assert by_id["c3"]["error"]["message"] == "cannot echo c3"  # non-retryable: done, not re-run
+    assert by_id["c4"]["error"]["retryable"] is True
+    assert res.stderr.startswith("echo: 2 in, 2 out, 1 errors (1 retryable")
+    assert sorted(r["id"] for r in records(errors.read_text())) == ["c3", "c4"]
+    res = invoke(*args, "--resume", input=jsonl(GOOD))
+    assert res.stderr == "" and all("error" not in r for r in records(out.read_text()) if r["id"] != "c3")
+
+
+def test_retryable_errors_of_an_earlier_stage_are_passed_through_not_retried(tmp_path):
+    out = tmp_path / "out.jsonl"
+    earlier = {"id": "x", "error": {"stage": "prompt", "message": "timeout", "retryable": True}}
+    invoke("-o", str(out), input=jsonl([earlier]))
+    res = invoke("-o", str(out), "--resume", input=jsonl([earlier]))
+    assert "echo: 0 in, 0 out" in res.stderr and records(out.read_text()) == [earlier]
+
+
+def test_resume_with_errors_file_is_exact_after_a_kill(tmp_path):
+    # kill -9: the --errors file (flushed per record) holds c2's error, the buffered -o not yet.
+    out, errors = tmp_path / "out.jsonl", tmp_path / "errors.jsonl"
+    out.write_text(jsonl([{**GOOD[0], "echo": {}}, {**GOOD[1], "echo": {}}]))
+    errors.write_text(jsonl([{**GOOD[2], "error": {"stage": "echo", "message": "cannot echo c2"}}]))
+    res = invoke("-o", str(out), "--errors", str(errors), "--resume", "--bad", "c2", input=jsonl(GOOD))
+    assert res.exit_code == 0 and "echo: 4 in, 4 out, 1 errors" in res.stderr
+    assert [r["id"] for r in records(out.read_text())] == ["c0", "c1", "c2", "c3", "c4", "c5"]
+    assert [r["id"] for r in records(errors.read_text())] == ["c2"]  # once
+
+
+def test_errors_file_that_is_the_output_or_an_input_is_refused(tmp_path):
+    f = tmp_path / "in.jsonl"
+    f.write_text(jsonl(GOOD))
+    res = CliRunner().invoke(echo, [str(f), "-o", str(tmp_path / "o.jsonl"), "--errors", f"{tmp_path}/./o.jsonl"])
+    assert res.exit_code == 2 and f"--errors {tmp_path}/./o.jsonl is the -o file" in res.output
+    res = CliRunner().invoke(echo, [str(f), "--errors", str(f)])
+    assert res.exit_code == 2 and f"--errors {f} is also an input" in res.output
+    assert f.read_text() == jsonl(GOOD)
+
+
+def test_resume_of_a_gz_output_that_is_not_gzip_is_refused_and_kept(tmp_path):
+    out = tmp_path / "out.jsonl.gz"
+    out.write_text(jsonl(GOOD[:2]))
+    res = invoke("-o", str(out), "--resume", input=jsonl(GOOD))
+    assert res.exit_code == 1
+    assert f"{out}: --resume: not a gzip file although its name ends in .gz" in res.output
+    assert out.read_text() == jsonl(GOOD[:2])
+
+
+def test_gzip_errors_file_resumes(tmp_path):
+    out, errors = tmp_path / "out.jsonl.gz", tmp_path / "errors.jsonl.gz"
+    args = ["-o", str(out), "--errors", str(errors), "--bad", "c1", "-q"]
+    invoke(*args, input=jsonl(GOOD[:3]))
+    res = invoke(*args, "--resume", input=jsonl(GOOD))
+    assert res.exit_code == 0
+    with gzip.open(errors, "rt") as f:
+        assert [r["id"] for r in records(f.read())] == ["c1"]
+
+
+def test_unreadable_lines_are_remembered_by_resolved_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "x.jsonl").write_text(jsonl(GOOD[:1]) + "not json\n")
+    invoke("./x.jsonl", "-o", "out.jsonl")
+    res = invoke("x.jsonl", "-o", "out.jsonl", "--resume")
+    assert "echo: 0 in, 0 out, 0 errors" in res.stderr
+    assert [r["id"] for r in records((tmp_path / "out.jsonl").read_text())] == ["c0", None]
+
+
+def test_a_duplicate_id_is_handled_the_same_with_and_without_resume(tmp_path):
+    text = jsonl([GOOD[0], GOOD[1], GOOD[0]])
+    plain = records(invoke(input=text).stdout)
+    assert [r["id"] for r in plain] == ["c0", "c1", "c0"]
+    out = tmp_path / "out.jsonl"
+    out.write_text(jsonl(plain[:1]))  # killed after the first record
+    invoke("-o", str(out), "--resume", input=text)
+    assert records(out.read_text()) == plain
+    res = invoke("-o", str(out), "--resume", input=text)
+    assert "echo: 0 in, 0 out" in res.stderr
+
+
+@pytest.mark.parametrize("on_error, status", [("record", 0), ("skip", 0), ("fail", 1)])
+def test_run_many_returns_the_exit_status_from_the_counts(on_error, status, capsys):
+    opts = StreamOptions(on_error=on_error, quiet=True, tool="t")
+    lines = [__import__("leap_cli.stream", fromlist=["Line"]).Line("f", 1, record=dict(GOOD[0]))]
+    code = run_many(opts, "t", lambda recs: (ClipError("no") for _ in recs), lines=lines)
+    assert code == status
+    assert capsys.readouterr().err.endswith("t: 1 in, %d out, 1 errors%s\n" % (
+        on_error == "record", " (1 skipped)" if on_error == "skip" else ""))

@@ -61,7 +61,7 @@ def resume_lines(opts, prompter: Prompter):
     are the killed run's queries (found in the cache), even for a query cut off half way."""
     from ..stream import read_lines, resumed, selected
 
-    done = resumed(opts)
+    done = resumed(opts, "prompt")
     prompter.positions = collections.deque()
     size = prompter.batch_size
 
