@@ -94,7 +94,8 @@ def stage_options(fn):
     @click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True),
                   help="Write records here instead of stdout (.gz compresses).")
     @click.option("--resume", is_flag=True,
-                  help="With -o: skip ids already in the output file and append to it.")
+                  help="With -o: skip the clips the output file already holds and append the rest "
+                  "(retryable errors are tried again).")
     @click.option("--on-error", type=click.Choice(["record", "skip", "fail"]), default="record",
                   show_default=True, help="A bad clip becomes an error record, is skipped (and "
                   "reported), or stops the run with status 1.")
