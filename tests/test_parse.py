@@ -76,7 +76,8 @@ def test_holding_at_start_comes_from_the_contact_key():
                                                       clip("n", "wash_pan", src)))
     held, empty = records(res.stdout)
     assert held["program"]["valid"] is True
-    assert empty["program"]["violations"] == [{"step": 0, "verb": "use", "reason": "neither pan nor tap is held"}]
+    assert empty["program"]["violations"] == [{"step": 0, "verb": "use", "reason": "neither pan nor tap is held",
+                                                  "kind": "not-held"}]
 
 
 def test_every_line_is_accounted_for():

@@ -188,13 +188,14 @@ def test_nothing_and_wait_take_no_objects():
 def test_figure2_goto_after_grasp_is_invalid():
     p = parse_program('def take_milk():\n    grasp("milk")\n    goto("milk")\n')
     assert p["violations"] == [
-        {"step": 1, "verb": "goto", "reason": "milk is held, so it is already in the workspace"}]
+        {"step": 1, "verb": "goto", "reason": "milk is held, so it is already in the workspace", "kind": "goto-held"}]
     assert p["valid"] is False
 
 
 def test_figure2_use_with_neither_object_in_hand_is_invalid():
     p = parse_program('def cut_carrot():\n    goto("carrot")\n    use("knife", "carrot")\n')
-    assert p["violations"] == [{"step": 1, "verb": "use", "reason": "neither knife nor carrot is held"}]
+    assert p["violations"] == [{"step": 1, "verb": "use", "reason": "neither knife nor carrot is held",
+                                "kind": "not-held"}]
 
 
 def test_figure1_grasps_the_faucet_without_goto():
@@ -202,21 +203,33 @@ def test_figure1_grasps_the_faucet_without_goto():
     assert p["valid"] and p["violations"] == []
 
 
+NEVER = " (never held before)"
+
+
 @pytest.mark.parametrize("steps,holding,expected", [
-    ([("release", ["cup"])], (), [(0, "release", "cup is not held")]),
-    ([("grasp", ["a"]), ("grasp", ["b"]), ("grasp", ["c"])], (), [(2, "grasp", "both hands are full (a, b)")]),
-    ([("grasp", ["a"]), ("grasp", ["a"])], (), [(1, "grasp", "a is already held")]),
+    ([("release", ["cup"])], (), [(0, "release", "cup is not held" + NEVER, "never-held")]),
+    ([("grasp", ["a"]), ("grasp", ["b"]), ("grasp", ["c"])], (),
+     [(2, "grasp", "both hands are full (a, b)", "hands-full")]),
+    ([("grasp", ["a"]), ("grasp", ["a"])], (), [(1, "grasp", "a is already held", "already-held")]),
     ([("move", ["pan", "hob"]), ("position", ["pan", "hob"])], (),
-     [(0, "move", "pan is not held"), (1, "position", "pan is not held")]),
-    ([("use", ["knife"])], (), [(0, "use", "knife is not held")]),
+     [(0, "move", "pan is not held" + NEVER, "never-held"), (1, "position", "pan is not held" + NEVER, "never-held")]),
+    ([("use", ["knife"])], (), [(0, "use", "knife is not held" + NEVER, "never-held")]),
     ([("use", ["knife", "carrot"])], ("carrot",), []),
     ([("goto", ["pan"]), ("grasp", ["pan"]), ("release", ["pan"]), ("goto", ["pan"])], (), []),
-    ([("release", ["pan"]), ("release", ["pan"])], ("pan",), [(1, "release", "pan is not held")]),
+    ([("release", ["pan"]), ("release", ["pan"])], ("pan",), [(1, "release", "pan is not held", "not-held")]),
     ([("nothing", []), ("wait", [])], ("a", "b"), []),
-    ([("grasp", ["c"])], ("a", "b"), [(0, "grasp", "both hands are full (a, b)")]),
+    ([("grasp", ["c"])], ("a", "b"), [(0, "grasp", "both hands are full (a, b)", "hands-full")]),
+    # fixtures: never grasped, used in place; what is grasped to operate it stays fine
+    ([("grasp", ["hob"]), ("use", ["hob"]), ("use", ["heat"]), ("use", ["sink", "plate"])], (),
+     [(0, "grasp", "hob cannot be held (a fixture: use it in place)", "not-holdable")]),
+    ([("grasp", ["tap"]), ("use", ["tap"]), ("release", ["tap"]), ("grasp", ["door:kitchen"]),
+      ("grasp", ["handle"])], (), []),
+    ([("position", ["pan", "hob"]), ("use", ["knife", "top"])], (),
+     [(0, "position", "pan is not held" + NEVER, "never-held"),
+      (1, "use", "neither knife nor top is held", "not-held")]),
 ])
 def test_checker_rules(steps, holding, expected):
-    assert check(steps, holding) == [{"step": i, "verb": v, "reason": r} for i, v, r in expected]
+    assert check(steps, holding) == [{"step": i, "verb": v, "reason": r, "kind": k} for i, v, r, k in expected]
     # program steps (dicts) give the same answer as pairs
     assert check([{"verb": v, "objects": o} for v, o in steps], holding) == check(steps, holding)
 
@@ -233,7 +246,8 @@ def test_guarded_grasp_of_an_object_held_at_start_is_skipped_not_invalid():
     p = parse_program(src, holding=[])
     assert p["valid"]
     flat = 'def f():\n    # Holding cup at start.\n    grasp("cup")\n'
-    assert parse_program(flat)["violations"] == [{"step": 0, "verb": "grasp", "reason": "cup is already held"}]
+    assert parse_program(flat)["violations"] == [{"step": 0, "verb": "grasp", "reason": "cup is already held",
+                                                "kind": "already-held"}]
     assert parse_program(flat, holding=["mug"])["violations"][0]["reason"] == "cup is already held"
 
 
@@ -249,7 +263,8 @@ def test_loop_end_and_postconditions_become_facts():
     p = parse_program(src)
     # the second block cannot run (the loop ended with the tap open), so its release is not checked
     assert p["valid"] and p["steps"][2] == {"verb": "release", "verb_id": 2, "objects": ["bowl"], "object_ids": [7]}
-    assert check(p["steps"]) == [{"step": 2, "verb": "release", "reason": "bowl is not held"}]
+    assert check(p["steps"]) == [{"step": 2, "verb": "release", "reason": "bowl is not held (never held before)",
+                                  "kind": "never-held"}]
 
 
 def test_while_loop_that_never_acts_on_its_condition_is_warned():

@@ -124,7 +124,8 @@ def test_arguments_that_are_not_objects():
         "object 'a.b' read as 'a_b' (line 5)",
     ]
     assert p["unmapped"] == ["a_b"]
-    assert p["violations"] == [{"step": 2, "verb": "use", "reason": "a_b is not held"}]
+    assert p["violations"] == [{"step": 2, "verb": "use", "reason": "a_b is not held (never held before)",
+                              "kind": "never-held"}]
 
 
 def test_body_without_def_line():

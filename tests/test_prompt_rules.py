@@ -10,6 +10,8 @@ from leap_cli.llm import backends, cost, rules
 from leap_cli.llm.engine import Prompter
 from leap_cli.llm.query import Query
 from leap_cli.program import parse_program
+from leap_cli.program.nouns import Nouns
+from leap_cli.program.stage import parse_record
 
 FULL = {
     "id": "P01_01_12", "start": 52.3, "stop": 57.18, "narration": "take carrots", "verb": "take",
@@ -163,7 +165,8 @@ def test_rules_no_use_at_sounds_the_hands_do_not_make():
         'if not in_hand("box"):', 'grasp("box")', 'assert in_hand("box")', 'use("box")']  # the rustle only
 
 
-_NOUNS = ["cup", "plate", "knife", "carrot", "fridge", "tap", "board:chopping", "spoon", "pan", "towel:kitchen"]
+_NOUNS = ["cup", "plate", "knife", "carrot", "fridge", "tap", "board:chopping", "spoon", "pan", "towel:kitchen",
+          "hob", "top", "heat", "sink"]
 _t = st.floats(0, 5, allow_nan=False).map(lambda x: round(x, 2))
 _evidence = st.fixed_dictionaries({
     "verb_class": st.integers(0, 96), "noun": st.sampled_from(_NOUNS),
@@ -174,7 +177,7 @@ _evidence = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(_evidence)
 def test_rules_programs_valid_for_any_evidence(e):
     # Contacts in any order (a release of what is not held, a grab of what is), at the same
@@ -186,6 +189,11 @@ def test_rules_programs_valid_for_any_evidence(e):
            "audio": {"events": [{"label": lab, "start": t, "stop": t + 0.3} for t, lab in sorted(e["sounds"], key=lambda s: s[0])]}}
     prog = parse_program(rules.write_program(rec, "clip"), "clip")
     assert prog["valid"] and prog["warnings"] == [] and 1 <= len(prog["steps"]) <= 9, prog
+    # ... and consistent with its own evidence: nothing ungrounded, no fixture grasped, the
+    # steps in the time order of the contacts and walks they stand for
+    rec["prompt"] = {"function": "clip", "response": rules.write_program(rec, "clip")}
+    out = parse_record(rec, Nouns())["program"]
+    assert out["consistent"] and out["violations"] == [], (out["violations"], rec["prompt"]["response"])
 
 
 def test_retry_after_headers():

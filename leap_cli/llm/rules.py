@@ -13,7 +13,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import ontology
+from ..program.checker import evidence
 from ..program.program import MAX_STEPS
+from ..program.spec import FIXTURES
 from ..ontology import SUBACTIONS
 from .stub import Stub, noun_text, render, t2
 
@@ -56,6 +58,12 @@ TOOLS = {
     "scoop": ("spoon", "ladle", "scoop"),
 }
 SURFACES = ("furniture", "storage", "appliances", "containers", "crockery", "cookware", "rubbish")
+FIXED = frozenset(noun_text(f) for f in FIXTURES)  # never grasped: used in place
+# Templates that carry their object: over a fixture ("take heat") they become a use of it.
+CARRIES = ("take", "carry", "put", "insert", "throw", "drop", "move", "shake", "pour", "fill", "scoop")
+PUTS = ("put", "insert", "throw", "drop")  # done at the release of their object
+UNHELD = ("walk", "look", "search", "wait")  # templates whose core holds nothing
+PREPOSITIONS = ("in", "into", "on", "onto", "to", "inside")
 
 
 @dataclass
@@ -91,6 +99,11 @@ def _evidence_objects(record: dict) -> list[str]:
     return out
 
 
+def _portable(name: str) -> bool:
+    c = ontology.noun(name)
+    return name not in FIXED and (c is None or c.category not in ("furniture", "appliances", "storage"))
+
+
 def template_for(record: dict) -> str:
     """The template name for a record's verb (class id, then verb word), 'use' when unknown."""
     cls = record.get("verb_class")
@@ -103,7 +116,8 @@ def template_for(record: dict) -> str:
     return TEMPLATE_OF.get(key or "", "use")
 
 
-def bind(record: dict, template: str) -> Binding:
+def bind(record: dict, template: str) -> Binding | None:
+    """The objects of the template; None when nothing in the record names an object."""
     seen = _evidence_objects(record)
     nouns = [_key(n) or noun_text(n) for n in (record.get("all_nouns") or []) if n]
     main = _key(record.get("noun"))
@@ -111,16 +125,23 @@ def bind(record: dict, template: str) -> Binding:
             0 <= record["noun_class"] < len(ontology.nouns()):
         main = noun_text(ontology.nouns()[record["noun_class"]].key)
     main = main or (nouns[0] if nouns else None) or (seen[0] if seen else None) \
-        or noun_text(record.get("noun") or "object")
+        or (noun_text(record["noun"]) if record.get("noun") else None)
+    if main is None:
+        return None
     other = next((n for n in nouns if n != main), None)
+    words = str(record.get("narration") or "").lower().split()
+    if template in PUTS and other is None and len(words) > 2 and words[1] in PREPOSITIONS:
+        # "put in bin": the noun is where something goes; what goes is what the evidence shows
+        # in hand, else a detected object that can be carried.
+        thing = next((o for o in _holding(record) + seen if o != main and _portable(o)), None)
+        if thing is not None:
+            return Binding(thing, main, None)
     if other is None and template in ("put", "insert", "pour", "fill", "carry", "scoop", "throw"):
         for n in seen:
             c = ontology.noun(n)
             if n != main and c is not None and c.category in SURFACES:
                 other = n
                 break
-    if other is None and template == "throw":
-        other = "bin"
     tool = next((t for t in TOOLS.get(template, ()) if t in seen and t != main), None)
     return Binding(main, other, tool)
 
@@ -133,6 +154,7 @@ class _Writer:
     lines: list[str] = field(default_factory=list)
     held: list[str] = field(default_factory=list)  # at most two objects, oldest first
     keep: set[str] = field(default_factory=set)    # objects not to put down to free a hand
+    later: set[str] = field(default_factory=set)   # objects the evidence releases at its own time
     goal: int = 0
 
     def comment(self, text: str) -> None:
@@ -146,13 +168,15 @@ class _Writer:
     def free_hand(self, indent: int = 1) -> None:
         if len(self.held) < 2:
             return
-        drop = next((o for o in self.held if o not in self.keep), self.held[0])
+        # Not what the evidence releases (that release would then come at the wrong time).
+        drop = next((o for o in self.held if o not in self.keep and o not in self.later),
+                    next((o for o in self.held if o not in self.keep), self.held[0]))
         self.call("release", drop, indent=indent)
         self.held.remove(drop)
 
     def get(self, obj: str, why: str | None = None) -> None:
-        """Make sure ``obj`` is in a hand, guarded by its pre-condition."""
-        if obj in self.held:
+        """Make sure ``obj`` is in a hand, guarded by its pre-condition (a fixture never is)."""
+        if obj in self.held or obj in FIXED:
             return
         self.comment(why or f"get the {obj}")
         self.lines.append(f'    if not in_hand("{obj}"):')
@@ -174,7 +198,7 @@ class _Writer:
             self.call("goto", obj)
 
     def use(self, a: str, b: str | None = None) -> None:
-        if a not in self.held and (b is None or b not in self.held):
+        if a not in self.held and a not in FIXED and (b is None or b not in self.held):
             self.get(a)
         self.call("use", a, *([b] if b else []))
 
@@ -184,7 +208,7 @@ def _state_change(w: _Writer, obj: str, pred: str, want: bool, verb: str) -> Non
     w.comment(f"{verb} the {obj}")
     cond = f'not {pred}("{obj}")' if want else f'{pred}("{obj}")'
     w.lines.append(f"    if {cond}:")
-    had = obj in w.held
+    had = obj in w.held or obj in FIXED  # a fixture (the hob) is used in place
     if not had:
         w.free_hand(indent=2)
         w.call("grasp", obj, indent=2)
@@ -198,6 +222,8 @@ def _state_change(w: _Writer, obj: str, pred: str, want: bool, verb: str) -> Non
 def _core(w: _Writer, template: str, b: Binding) -> None:
     """The verb's own sub-actions over the bound objects."""
     n, o, tool = b.noun, b.other, b.tool
+    if n in FIXED and template in CARRIES:
+        template = "use"
     if template in ("take", "carry"):
         if template == "take" and n in w.held:
             # Already in hand at the start (the contact detector saw it): taking it is moving it;
@@ -270,40 +296,20 @@ def _core(w: _Writer, template: str, b: Binding) -> None:
         raise ValueError(template)
 
 
-# EPIC-Sounds classes the hands do not make: no `use` at them (a footstep is walking).
-NOT_HANDS = frozenset({"footstep", "background", "human", "beep", "hoover / fan"})
+_TIE = {"goto": 0, "grab": 1, "release": 1, "touch": 1, "sound": 2}
 
 
 def _events(record: dict) -> list[tuple[float, int, str, str | None]]:
-    """(time, order, kind, object) for the evidence, kinds goto/grab/release/sound, by time."""
-    out = []
-    slam, con, audio = (record.get(k) if isinstance(record.get(k), dict) and not record[k].get("missing")
-                        else {} for k in ("slam", "contact", "audio"))
-    for g in slam.get("goto") or []:
-        out.append((float(g["start"]), 0, "goto", None))
-    for e in con.get("events") or []:
-        if e.get("kind") in ("grab", "release") and e.get("object"):
-            out.append((float(e["t"]), 1, e["kind"], _key(e["object"]) or noun_text(e["object"])))
-    for s in audio.get("events") or []:
-        if s.get("label") not in NOT_HANDS:
-            out.append((float(s["start"]), 2, "sound", None))
-    return sorted(out, key=lambda x: (x[0], x[1]))
+    """(time, order, kind, object) for the evidence as the checker reads it (contacts replayed
+    from the hands at the start, a fixture's contact a touch, no sounds the hands do not make)."""
+    return [(e.t, _TIE[e.kind], e.kind, noun_text(e.object) if e.object else None)
+            for e in evidence(record).events]
 
 
 def _holding(record: dict) -> list[str]:
     """What the hands hold at the start (the checker starts from the same state)."""
-    con = record.get("contact")
-    if not isinstance(con, dict) or con.get("missing"):
-        return []
-    hold = con.get("holding_at_start") or {}
-    held = []
-    for hand in ("left", "right"):
-        obj = hold.get(hand) if isinstance(hold, dict) else None
-        if obj:
-            k = _key(obj) or noun_text(obj)
-            if k not in held:
-                held.append(k)
-    return held
+    held = evidence(record).holding or []
+    return [noun_text(h) for h in held if noun_text(h) not in FIXED]
 
 
 def write_program(record: dict, name: str, echo: bool = True) -> str:
@@ -311,19 +317,40 @@ def write_program(record: dict, name: str, echo: bool = True) -> str:
     template = template_for(record)
     b = bind(record, template)
     events = _events(record)
-    lines = _body(record, template, b, events)
+    if b is None:  # no sub-action can name an object: say so rather than invent "object"
+        lines = ["    # no narration, detection or contact names an object: no sub-actions", "    pass"]
+        events = []
+    else:
+        lines = _body(record, template, b, events)
     # The paper's programs have fewer than 10 sub-actions (leap-parse keeps the first 9): with
     # more evidence than fits, the least telling goes first (the latest sound, then walk, then
     # the latest contact) until the program fits; the verb's own sub-actions always stay.
     while _count(lines) > MAX_STEPS and events:
-        last = {"contact" if kind in ("grab", "release") else kind: i
+        last = {"contact" if kind in ("grab", "release", "touch") else kind: i
                 for i, (_, _, kind, _) in enumerate(events)}
         drop = next(last[k] for k in ("sound", "goto", "contact") if k in last)
+        events = events[:drop] + events[drop + 1:]
+        lines = _body(record, template, b, events)
+    # Steps the checker would find out of time order with the evidence (the verb's own steps
+    # placed at an event that another step of theirs stands for): the latest contact or walk goes
+    # until none is left.
+    while events and not _in_time(record, lines):
+        drop = max(i for i, (_, _, kind, _) in enumerate(events) if kind != "sound") \
+            if any(kind != "sound" for _, _, kind, _ in events) else len(events) - 1
         events = events[:drop] + events[drop + 1:]
         lines = _body(record, template, b, events)
     # The stub's header (and, with echo, its evidence comments), as a model would answer.
     head = render(record, name) if echo else render(record, name).split("\n", 1)[0] + "\n"
     return head + "\n".join(lines) + "\n"
+
+
+def _in_time(record: dict, lines: list[str]) -> bool:
+    """Whether the program's steps follow the times of the evidence events they stand for."""
+    from ..program.checker import check_evidence
+    from ..program.program import parse_program
+
+    program = parse_program("def f():\n" + "\n".join(lines) + "\n", holding=_holding(record))
+    return not any(v["kind"] == "order" for v in check_evidence(program["steps"], evidence(record)))
 
 
 def _count(lines: list[str]) -> int:
@@ -332,16 +359,25 @@ def _count(lines: list[str]) -> int:
 
 def _body(record: dict, template: str, b: Binding, events: list) -> list[str]:
     """The program's lines below the header: the evidence in time order around the core."""
-    w = _Writer(held=_holding(record), keep={x for x in (b.noun, b.tool) if x})
-    # The verb's own sub-actions happen at the grab of its object (or tool) when the contact
-    # detector saw one, else at the first sound, else after the other evidence. That event is
-    # the core's own evidence, not a sub-action of its own: a grab at the same instant as another
-    # (the real P06_10_16) or the sound that placed the core must not add a second grasp or use.
-    anchor_obj = {b.noun, b.tool} - {None}
-    anchor = next((i for i, (_, _, k, obj) in enumerate(events) if k == "grab" and obj in anchor_obj),
-                  None)
+    w = _Writer(held=_holding(record), keep={x for x in (b.noun, b.tool) if x},
+                later={o for _, _, k, o in _events(record) if k == "release"})
+    # The verb's own sub-actions happen at its own evidence: the release of the object a put
+    # puts down, else the grab of its object (or tool); without one, a put ends the clip and
+    # any other verb is at the first sound, else after the other evidence. That event is the
+    # core's own, not a sub-action of its own: a grab at the same instant as another (the real
+    # P06_10_16) or the sound that placed the core must not add a second grasp or use.
+    own_objs = {b.noun, b.tool} - {None}
+    anchor = None
+    if template in PUTS:
+        anchor = next((i for i, (_, _, k, obj) in enumerate(events) if k == "release" and obj == b.noun), None)
+    if anchor is None and template not in UNHELD:
+        anchor = next((i for i, (_, _, k, obj) in enumerate(events) if k == "grab" and obj in own_objs), None)
+    if anchor is None and template == "walk":
+        anchor = next((i for i, (_, _, k, _) in enumerate(events) if k == "goto"), None)
+    if anchor is None and template not in PUTS + UNHELD:
+        anchor = next((i for i, (_, _, k, _) in enumerate(events) if k in ("sound", "touch")), None)
     if anchor is None:
-        anchor = next((i for i, (_, _, k, _) in enumerate(events) if k == "sound"), len(events))
+        anchor = len(events)
     # The object the core itself grasps: the tool for a tool's verb, else the noun. A grab of the
     # other one (the carrot of "chop carrots", held while the knife cuts) is a grasp of its own.
     own = b.tool if b.tool and template in ("cut", "peel", "mix", "cook", "dry", "wash", "scoop") else b.noun
@@ -350,6 +386,9 @@ def _body(record: dict, template: str, b: Binding, events: list) -> list[str]:
         if i == anchor:
             if kind == "grab" and obj != own:
                 w.get(obj, f"grab the {obj} (at {t2(t)} s)")
+            elif kind == "touch" and obj != b.noun:
+                w.comment(f"touch the {obj} (at {t2(t)} s)")
+                w.call("use", obj)
             _core(w, template, b)
             core_done = True
             continue
@@ -361,6 +400,9 @@ def _body(record: dict, template: str, b: Binding, events: list) -> list[str]:
                 w.goto(target)
         elif kind == "grab":
             w.get(obj, f"grab the {obj} (at {t2(t)} s)")
+        elif kind == "touch":
+            w.comment(f"touch the {obj} (at {t2(t)} s)")
+            w.call("use", obj)
         elif kind == "release":
             if obj in w.held:
                 w.comment(f"release the {obj} (at {t2(t)} s)")

@@ -4,11 +4,24 @@ The world: what the two hands hold (always known) and facts such as "tap is open
 post-condition, a loop's end or the condition of the block being read established; a
 sub-action on an object makes the facts about it unknown again. Sub-actions are taken in
 order; one whose pre-condition contradicts the world is a violation.
+
+``check_evidence`` then holds a program against its clip's own evidence (the world starts from
+``contact.holding_at_start`` already): names no evidence or narration gives, and steps out of
+the time order of the events they stand for. Every violation has a ``kind`` (WORLD_KINDS,
+EVIDENCE_KINDS) so that it can be counted and filtered.
 """
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, field
+
+from .spec import FIXTURES
 
 HANDS = 2
+# Violation kinds. The world-state ones decide `valid` (the paper's Figure 2, plus fixtures);
+# the evidence ones (a program against its clip's own evidence) decide `consistent` with them.
+WORLD_KINDS = ("already-held", "hands-full", "not-holdable", "never-held", "not-held", "goto-held")
+EVIDENCE_KINDS = ("ungrounded", "order")
 
 
 class World:
@@ -16,14 +29,15 @@ class World:
 
     def __init__(self, holding=()):
         self.hands: list[str] = []
-        for o in holding:
-            if o and o not in self.hands and len(self.hands) < HANDS:
+        for o in holding:  # a fixture in contact at the start is touched, not held
+            if o and o not in self.hands and o not in FIXTURES and len(self.hands) < HANDS:
                 self.hands.append(o)
+        self.ever: set[str] = set(self.hands)  # held at some moment so far
         self.facts: dict[tuple, bool] = {}  # (predicate, *objects) -> truth
         self.about: dict[str, list[tuple]] = {}  # object -> the fact keys that name it
 
-    def apply(self, verb: str, objects: list[str]) -> str | None:
-        """Run one sub-action; the reason it is invalid here, or None."""
+    def apply(self, verb: str, objects: list[str]) -> tuple[str, str] | None:
+        """Run one sub-action; (kind, reason) when it is invalid here, else None."""
         if self.facts:  # acting on an object may change any fact about it
             for obj in objects:
                 for k in self.about.pop(obj, ()):
@@ -31,27 +45,36 @@ class World:
         held = self.hands
         o = objects[0] if objects else None
         if verb == "grasp":
+            if o in FIXTURES:
+                return "not-holdable", f"{o} cannot be held (a fixture: use it in place)"
             if o in held:
-                return f"{o} is already held"
+                return "already-held", f"{o} is already held"
             if len(held) >= HANDS:
-                return f"both hands are full ({held[0]}, {held[1]})"
+                return "hands-full", f"both hands are full ({held[0]}, {held[1]})"
             held.append(o)
+            self.ever.add(o)
         elif verb == "release":
             if o not in held:
-                return f"{o} is not held"
+                return self._unheld(o)
             held.remove(o)
         elif verb in ("move", "position"):
             if o not in held:
-                return f"{o} is not held"
+                return self._unheld(o)
         elif verb == "use":
-            if len(objects) > 1 and objects[0] not in held and objects[1] not in held:
-                return f"neither {objects[0]} nor {objects[1]} is held"
-            if len(objects) == 1 and o not in held:
-                return f"{o} is not held"
+            if o in FIXTURES or o in held or len(objects) > 1 and objects[1] in held:
+                return None
+            if len(objects) > 1:
+                return "not-held", f"neither {objects[0]} nor {objects[1]} is held"
+            return self._unheld(o)
         elif verb == "goto":
             if o in held:
-                return f"{o} is held, so it is already in the workspace"
+                return "goto-held", f"{o} is held, so it is already in the workspace"
         return None
+
+    def _unheld(self, o: str) -> tuple[str, str]:
+        if o in self.ever:
+            return "not-held", f"{o} is not held"
+        return "never-held", f"{o} is not held (never held before)"
 
     def value(self, cond) -> bool | None:
         """A condition's truth in this world: True, False, or None (unknown)."""
@@ -90,8 +113,8 @@ class World:
             self.facts[key] = truth
 
 
-def violation(step: int, verb: str, reason: str) -> dict:
-    return {"step": step, "verb": verb, "reason": reason}
+def violation(step: int, verb: str, found: tuple[str, str]) -> dict:
+    return {"step": step, "verb": verb, "reason": found[1], "kind": found[0]}
 
 
 def check(steps, holding=()) -> list[dict]:
@@ -103,9 +126,9 @@ def check(steps, holding=()) -> list[dict]:
     world, out = World(holding), []
     for i, step in enumerate(steps):
         verb, objects = (step["verb"], step.get("objects") or []) if isinstance(step, dict) else step
-        reason = world.apply(verb, list(objects))
-        if reason:
-            out.append(violation(i, verb, reason))
+        found = world.apply(verb, list(objects))
+        if found:
+            out.append(violation(i, verb, found))
     return out
 
 
@@ -176,9 +199,9 @@ def _walk(r: Reading, items, live: bool) -> bool:
                 world.assume(cond, False)
         else:  # a sub-action
             if live:
-                reason = world.apply(head, tok[1])
-                if reason:
-                    r.violations.append({"step": len(steps), "verb": head, "reason": reason})
+                found = world.apply(head, tok[1])
+                if found:
+                    r.violations.append(violation(len(steps), head, found))
             steps.append(tok)
     return True
 
@@ -193,3 +216,200 @@ def render_cond(cond) -> str:
         return f" {head} ".join(f"({render_cond(c)})" if c[0] in ("and", "or") else render_cond(c)
                                 for c in cond[1])
     return f"{head}(" + ", ".join(f'"{o}"' for o in cond[1]) + ")"
+
+
+# ---------------------------------------------------------------------------------------------
+# Evidence consistency: a program against its own clip's evidence (the stub it was written from).
+
+# EPIC-Sounds classes the hands do not make (a footstep is walking): no step accounts for them.
+NOT_HANDS = frozenset({"footstep", "background", "human", "beep", "hoover / fan"})
+# Which sub-actions stand for which kind of evidence event (touch: a contact with a fixture).
+ACCOUNTS = {"grab": ("grasp",), "release": ("release",), "touch": ("use", "grasp"), "goto": ("goto",),
+            "sound": ("use", "move", "position")}
+ORDERED = ("grab", "release", "touch", "goto")  # events whose steps must follow their times
+_EPS = 1e-6
+# A record with none of these (a hand-made one) has nothing to ground a program's objects in.
+GROUNDS = ("narration", "noun", "all_nouns", "context", "detect", "contact", "audio", "slam")  # events at the same instant are in no order
+
+
+@dataclass(frozen=True)
+class Event:
+    t: float
+    kind: str               # grab, release, touch, goto, sound
+    object: str | None      # the contacted object (grab, release)
+
+
+@dataclass
+class Evidence:
+    """What a clip's record says, as the checker and the metrics read it (noun keys)."""
+
+    holding: list[str] | None                        # None: no contact evidence has a say
+    seen: set[str] = field(default_factory=set)      # detected and contacted objects
+    named: set[str] = field(default_factory=set)     # nouns of the narration and its neighbours
+    events: list[Event] = field(default_factory=list)  # by time
+    grounds: bool = True  # False: the record carries no narration and no evidence to name objects
+
+
+def noun_of(name) -> str:
+    """An evidence or program name as a noun key (the name, lower case, when EPIC lacks it)."""
+    text = str(name).strip()
+    return _noun_key(text) or text.lower().replace(" ", "_")
+
+
+@functools.lru_cache(maxsize=4096)
+def _noun_key(text: str) -> str | None:
+    from ..ontology import noun_key
+
+    return noun_key(text)
+
+
+def _stage(record: dict, key: str) -> dict:
+    value = record.get(key)
+    return value if isinstance(value, dict) and not value.get("missing") else {}
+
+
+def holding_at_start(record: dict) -> list[str] | None:
+    """What leap-contact saw in the hands at the clip start; None when it has no say."""
+    contact = record.get("contact")
+    if not isinstance(contact, dict) or contact.get("missing"):
+        return None
+    hold = contact.get("holding_at_start")
+    if not isinstance(hold, dict):
+        return None
+    return [str(hold[h]) for h in ("left", "right") if hold.get(h)]
+
+
+def narrated_nouns(record: dict) -> set[str]:
+    """The noun keys the clip's labels and narrations (its own and its neighbours') name."""
+    from ..ontology import nouns
+
+    table = nouns()
+    out = {noun_of(n) for n in [record.get("noun"), *(record.get("all_nouns") or [])] if n}
+    for c in [record.get("noun_class"), *(record.get("all_noun_classes") or [])]:
+        if isinstance(c, int) and 0 <= c < len(table):
+            out.add(table[c].key)
+    context = record.get("context") if isinstance(record.get("context"), dict) else {}
+    texts = [record.get("narration"), *(context.get("before") or []), *(context.get("after") or [])]
+    for text in texts:
+        words = str(text or "").lower().split()
+        for k in (1, 2):  # "chopping board" is one noun
+            for i in range(len(words) - k + 1):
+                key = _noun_key(" ".join(words[i:i + k]))
+                if key:
+                    out.add(key)
+    return out
+
+
+def evidence(record: dict) -> Evidence:
+    """The evidence of a clip record (stage keys marked missing say nothing)."""
+    holding = holding_at_start(record)
+    ev = Evidence(list(dict.fromkeys(map(noun_of, holding))) if holding is not None else None)
+    ev.seen.update(ev.holding or ())
+    ev.seen.update(noun_of(o) for o in _stage(record, "detect").get("objects") or [] if o)
+    contacts = _stage(record, "contact").get("events") or []
+    events = _contacts(contacts, set(ev.holding or ()))
+    ev.seen.update(noun_of(e["object"]) for e in contacts if isinstance(e, dict) and e.get("object"))
+    events += [Event(float(g["start"]), "goto", None) for g in _stage(record, "slam").get("goto") or []]
+    events += [Event(float(s["start"]), "sound", None) for s in _stage(record, "audio").get("events") or []
+               if s.get("label") not in NOT_HANDS]
+    order = {"goto": 0, "grab": 1, "release": 1, "touch": 1, "sound": 2}
+    ev.events = sorted(events, key=lambda e: (e.t, order[e.kind]))
+    ev.named = narrated_nouns(record)
+    ev.grounds = any(k in record for k in GROUNDS)
+    return ev
+
+
+def _contacts(raw: list, held: set[str]) -> list[Event]:
+    """Contact events replayed from the hands at the start: a grab of what is held already and a
+    release of what is not held contradict the evidence itself (detector noise) and are left
+    out; a contact with a fixture is a touch."""
+    out = []
+    for e in sorted((e for e in raw if isinstance(e, dict) and e.get("kind") in ("grab", "release")
+                     and e.get("object")), key=lambda e: (float(e["t"]), e["kind"] != "release")):
+        o, kind = noun_of(e["object"]), e["kind"]
+        if o in FIXTURES:
+            touch = Event(float(e["t"]), "touch", o)
+            if kind == "grab" and touch not in out:  # both hands on the hob: one touch
+                out.append(touch)
+            continue
+        if (kind == "grab") == (o in held):
+            continue
+        (held.add if kind == "grab" else held.discard)(o)
+        out.append(Event(float(e["t"]), kind, o))
+    return out
+
+
+def _fits(step: dict, e: Event) -> bool:
+    """Whether a step can stand for an evidence event."""
+    return step["verb"] in ACCOUNTS[e.kind] and (
+        e.object is None or (step.get("objects") or [None])[0] == e.object)
+
+
+def _pairs(steps, events) -> list[tuple[int, int]]:
+    """A largest set of (step, event) pairs, each step and event in one at most, in no order."""
+    out, used = [], set()
+    # events naming an object first: a use step is better spent on the touch of its fixture
+    for j in sorted(range(len(events)), key=lambda j: events[j].object is None):
+        i = next((i for i, s in enumerate(steps) if i not in used and _fits(s, events[j])), None)
+        if i is not None:
+            used.add(i)
+            out.append((i, j))
+    return out
+
+
+def _in_order(steps, events) -> list[tuple[int, int]]:
+    """A largest set of pairs whose events' times never go back as the steps go on (events at
+    the same instant in any order): dynamic programming over steps and groups of same-time events."""
+    groups: list[list[int]] = []
+    for j, e in enumerate(events):
+        if groups and abs(events[groups[-1][0]].t - e.t) <= _EPS:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    n, g = len(steps), len(groups)
+    best = [[(0, ())] * (g + 1) for _ in range(n + 1)]  # best[i][k]: (count, pairs) for steps[:i], groups[:k]
+    for k in range(1, g + 1):
+        group = [events[j] for j in groups[k - 1]]
+        for i in range(n + 1):
+            top = best[i][k - 1]
+            for start in range(i):  # steps[start:i] stand for events of group k-1
+                run = [(start + a, groups[k - 1][b]) for a, b in _pairs(steps[start:i], group)]
+                if best[start][k - 1][0] + len(run) > top[0]:
+                    top = (best[start][k - 1][0] + len(run), best[start][k - 1][1] + tuple(run))
+            if i and best[i - 1][k][0] > top[0]:
+                top = best[i - 1][k]
+            best[i][k] = top
+    return list(best[n][g][1])
+
+
+def match(steps, events: list[Event], kinds=tuple(ACCOUNTS)) -> dict[int, int]:
+    """Step index -> the index of the evidence event it stands for (of the given kinds): as many
+    steps as can stand for an event (a grasp for a grab of its object, a goto for a walk...)."""
+    chosen = [j for j, e in enumerate(events) if e.kind in kinds]
+    return {i: chosen[j] for i, j in _pairs(steps, [events[j] for j in chosen])}
+
+
+def check_evidence(steps, ev: Evidence) -> list[dict]:
+    """Violations of a program's steps against its clip's evidence: objects that neither the
+    evidence nor a narration names (``ungrounded``), and steps standing for contact or walking
+    events out of the events' time order (``order``)."""
+    out = []
+    known = ev.seen | ev.named
+    said: set[str] = set()
+    for i, s in enumerate(steps if ev.grounds else ()):
+        for o in s.get("objects") or []:
+            if o not in known and o not in said:
+                said.add(o)
+                out.append(violation(i, s["verb"], ("ungrounded", f"no evidence or narration names {o}")))
+    timed = [e for e in ev.events if e.kind in ORDERED]
+    ordered = _in_order(steps, timed)
+    kept, taken = {i for i, _ in ordered}, {j for _, j in ordered}
+    rest = [i for i in range(len(steps)) if i not in kept]
+    left = [e for j, e in enumerate(timed) if j not in taken]
+    # A step that stands for an event no time-ordered reading of the program gives a step to.
+    for a, b in _pairs([steps[i] for i in rest], left):
+        i, e = rest[a], left[b]
+        what = f"{e.kind} of {e.object}" if e.object else e.kind
+        out.append(violation(i, steps[i]["verb"], (
+            "order", f"stands for the {what} at {e.t:.2f} s, out of time order with the steps around it")))
+    return sorted(out, key=lambda v: v["step"])

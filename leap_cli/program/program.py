@@ -358,7 +358,10 @@ def assemble(name: str, tokens: list, reader: Reader, holding) -> dict:
                 sentence.append(said)
                 pre.append(text)
     post: list[str] = []
+    world = r.world
     for c in posts:
+        if world.value(c) is False:  # an intermediate state undone later ("bin in hand", released)
+            continue
         for text in conjuncts(c):
             if text not in post:
                 post.append(text)

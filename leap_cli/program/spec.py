@@ -62,11 +62,24 @@ then) become known facts, until a later sub-action acts on that object.
     use(a, b)       needs a or b held.
     goto(o)         invalid while o is held (it is already in the workspace).
     nothing(), wait() are always valid.
+Fixtures cannot be held: {fixtures}.
+    grasp(o) of a fixture is invalid; use(o) of a fixture needs no hand ("use the hob": turn
+    its knob in place). A tap, door, drawer, cupboard, fridge, knob or handle may be grasped to
+    operate it (grasp + use + release).
 So: grasp before you use, move, position or release; release one object before grasping a
-third; never goto what you hold.
+third; never goto what you hold; never grasp a fixture.
 
 At most 9 sub-actions count (the training target has n < 10); further ones are dropped.
 '''
+
+# EPIC-100 noun classes that no hand can hold (checked by hand over all 300 classes: the
+# fixed furniture and appliances, and what is not a thing). Whatever is grasped to operate it
+# stays out: tap, door:kitchen, drawer, cupboard, fridge, oven, knob, handle, window.
+FIXTURES = frozenset({
+    "hob", "heat", "top", "sink", "kitchen", "floor", "wall", "fan:extractor", "heater",
+    "power", "air", "face", "hand", "tv", "button", "light",
+})
+SPEC = SPEC.format(fixtures=", ".join(sorted(f.replace(":", "_") for f in FIXTURES)))
 
 __doc__ = SPEC
 

@@ -7,6 +7,7 @@ from typing import Callable, Iterable, Iterator
 
 from .. import stats
 from ..records import SCHEMA_VERSION, ClipError, source
+from .checker import check_evidence, evidence, holding_at_start
 from .nouns import Nouns
 from .parser import ProgramError, chunks
 from .program import MAX_STEPS, parse_program
@@ -14,24 +15,15 @@ from .program import MAX_STEPS, parse_program
 DIALECT = 1
 
 
-def holding_at_start(record: dict) -> list[str] | None:
-    """What leap-contact saw in the hands at the clip start; None when it has no say."""
-    contact = record.get("contact")
-    if not isinstance(contact, dict) or contact.get("missing"):
-        return None
-    hold = contact.get("holding_at_start")
-    if not isinstance(hold, dict):
-        return None
-    return [str(hold[h]) for h in ("left", "right") if hold.get(h)]
-
-
 def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Summary | None" = None,
                  text: tuple[str, str | None] | None = None) -> dict:
     """The record with its `program` key, from `prompt.response` (ClipError when impossible).
 
     ``strict``: an invalid program is an error too. ``summary`` counts every outcome.
-    ``text``: (response, function) to parse instead of the record's prompt (--text).
+    ``text``: (response, function) to parse instead of the record's prompt (--text: no
+    evidence, so no `consistent`).
     """
+    bare = text is not None
     try:
         if text is None:
             prompt = record.get("prompt")
@@ -41,6 +33,10 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
                                 "no prompt.response to parse (run leap-prompt first)")
             text = prompt["response"], prompt.get("function")
         program = parse_program(text[0], text[1], holding_at_start(record), nouns)
+        if not bare:  # a clip record: the program is held against the clip's own evidence
+            program["violations"] = sorted(program["violations"] + check_evidence(
+                program["steps"], evidence(record)), key=lambda v: v["step"])
+            program["consistent"] = not program["violations"]
     except ClipError as e:
         if summary is not None:
             summary.fail(record, e)
