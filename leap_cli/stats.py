@@ -43,6 +43,9 @@ class Summary:
         self.per_verb: dict[str, list[int]] = defaultdict(list)
         self.subverbs, self.objects, self.labels = Counter(), Counter(), Counter()
         self.unmapped, self.reasons = Counter(), Counter()
+        self.kinds = Counter()
+        # quality metrics: [hits, total] pooled over the programs they are defined for
+        self.q = {k: [0, 0] for k in ("consistent", "grounding", "verb", "nouns", "both", "events")}
 
     def add(self, rec: dict) -> None:
         self.clips += 1
@@ -61,6 +64,35 @@ class Summary:
             self.objects.update(o for o in step.get("objects", []) if o)
         self.unmapped.update(program.get("unmapped", []))
         self.reasons.update(v["reason"] for v in program.get("violations", []))
+        self.kinds.update(v.get("kind", "(none)") for v in program.get("violations", []))
+        self._quality(rec, program, steps)
+
+    def _quality(self, rec: dict, program: dict, steps: list) -> None:
+        """Consistency, grounding, narration agreement and event coverage of one program."""
+        from .llm.rules import narrated_subactions
+        from .program.checker import evidence, match, noun_of
+
+        q = self.q
+        if "consistent" in program:
+            q["consistent"][0] += bool(program["consistent"])
+            q["consistent"][1] += 1
+        ev = evidence(rec)
+        objects = {o for s in steps for o in s.get("objects") or []}
+        if ev.seen and objects:  # a clip with object evidence: which program objects it shows
+            q["grounding"][0] += len(objects & ev.seen)
+            q["grounding"][1] += len(objects)
+        if isinstance(rec.get("verb_class"), int) or rec.get("verb"):
+            agrees = bool({s["verb"] for s in steps} & set(narrated_subactions(rec)))
+            q["verb"][0] += agrees
+            q["verb"][1] += 1
+            labels = {noun_of(n) for n in label_nouns(rec)}
+            q["nouns"][0] += len(labels & objects)
+            q["nouns"][1] += len(labels)
+            q["both"][0] += agrees and labels <= objects
+            q["both"][1] += 1
+        if ev.events:
+            q["events"][0] += len(match(steps, ev.events))
+            q["events"][1] += len(ev.events)
 
     def result(self) -> dict:
         """Clips covered, validity, sub-actions per program (overall and per EPIC verb class),
@@ -87,7 +119,59 @@ class Summary:
             "objects_in_labels": _top(self.labels),
             "unmapped_objects": _top(self.unmapped),
             "violation_reasons": _top(self.reasons, 20),
+            "quality": self.quality(),
         }
+
+    def quality(self) -> dict:
+        """The numbers to choose a prompt, model or evidence source by (shares; null where no
+        program has what the share is over). See QUALITY for what each is."""
+        share = {k: round(h / n, 4) if n else None for k, (h, n) in self.q.items()}
+        programs = len(self.lengths)
+        return {
+            "valid": round(self.valid / programs, 4) if programs else None,
+            "consistent": share["consistent"],
+            "grounding": share["grounding"],
+            "narration_verb": share["verb"],
+            "narration_nouns": share["nouns"],
+            "narration_agreement": share["both"],
+            "event_coverage": share["events"],
+            "mean_length": round(statistics.fmean(self.lengths), 3) if self.lengths else None,
+            "violations_by_kind": _top(self.kinds),
+        }
+
+
+QUALITY = {
+    "valid": "programs without a world-state violation",
+    "consistent": "programs without any violation, evidence ones included (ungrounded, order)",
+    "grounding": "program objects (distinct per program) that the clip's detections or contacts show",
+    "narration_verb": "programs with a sub-action that carries out the narrated verb class",
+    "narration_nouns": "the clips' label nouns that the program names",
+    "narration_agreement": "programs with both: the verb's sub-action and every label noun",
+    "event_coverage": "evidence events (contacts, walks, sounds of the hands) some step stands for",
+    "mean_length": "sub-actions per program",
+}
+
+
+def compare(results: dict[str, dict]) -> str:
+    """Program sets side by side: the quality metrics, one column per set (name -> result())."""
+    names = list(results)
+    width = max(12, *(len(n) for n in names))
+    rows = [("programs / clips", [f"{r['programs']} / {r['clips']}" for r in results.values()])]
+    for key in QUALITY:
+        rows.append((key, ["-" if r["quality"][key] is None else
+                           (f"{r['quality'][key]:.3f}" if key == "mean_length" else f"{100 * r['quality'][key]:.1f}%")
+                           for r in results.values()]))
+    kinds = sorted({k for r in results.values() for k in r["quality"]["violations_by_kind"]})
+    rows += [(f"violations: {k}", [str(r["quality"]["violations_by_kind"].get(k, 0)) for r in results.values()])
+             for k in kinds]
+    verbs = sorted({v for r in results.values() for v in r["subactions_per_verb_class"]},
+                   key=lambda v: -sum(r["programs_per_verb_class"].get(v, 0) for r in results.values()))
+    rows += [(f"length: {v}", [f"{r['subactions_per_verb_class'][v]:.2f}" if v in r["subactions_per_verb_class"]
+                               else "-" for r in results.values()]) for v in verbs[:15]]
+    head = max(len(label) for label, _ in rows)
+    lines = [" " * head + "".join(f"  {n:>{width}}" for n in names)]
+    lines += [f"{label:<{head}}" + "".join(f"  {c:>{width}}" for c in cells) for label, cells in rows]
+    return "\n".join(lines) + "\n"
 
 
 def summarize(records: Iterable[dict]) -> dict:

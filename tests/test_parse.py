@@ -123,6 +123,8 @@ programs parsed: 3
 not recoverable: 1
   1 no function definition
 errors from earlier stages: 0
+quality: valid 66.7%, consistent 66.7%, grounding -, narration_agreement -, event_coverage -
+violations by kind: goto-held 1
 sub-actions per program: mean 1.67
   1       1 ####################
   2       2 ########################################

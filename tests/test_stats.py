@@ -59,3 +59,40 @@ def test_label_objects_are_counted_by_class_key_like_the_programs():
     s = summarize(recs)
     assert s["objects_in_labels"] == {"pan": 1, "cup": 1}
     assert s["objects_in_programs"] == {"pan": 1}
+
+
+def test_quality_metrics_exact():
+    from leap_cli.stats import summarize
+
+    ev = {"detect": {"objects": ["carrot", "knife"]},
+          "contact": {"holding_at_start": {"left": None, "right": None},
+                      "events": [{"t": 1.0, "hand": "left", "kind": "grab", "object": "carrot"},
+                                 {"t": 2.0, "hand": "left", "kind": "release", "object": "carrot"}]}}
+    good = dict(program(("grasp", ["carrot"]), ("use", ["knife", "carrot"])), consistent=True)
+    bad = dict(program(("grasp", ["bowl"]), valid=False), consistent=False)
+    bad["violations"] = [{"step": 0, "verb": "grasp", "reason": "no evidence or narration names bowl",
+                          "kind": "ungrounded"}]
+    recs = [{"id": "a", "verb_class": 0, "verb": "take", "noun": "carrot", "all_nouns": ["carrot"], **ev,
+             "program": good},
+            {"id": "b", "verb_class": 7, "verb": "cut", "noun": "carrot", "all_nouns": ["carrot"], **ev,
+             "program": bad}]
+    q = summarize(recs)["quality"]
+    # grounding: carrot, knife (a) and bowl (b): 2 of 3; verb: take->grasp yes, cut->use no;
+    # nouns: carrot in a, not in b; events: a's grasp stands for the grab, nothing for the releases
+    assert q == {"valid": 0.5, "consistent": 0.5, "grounding": 0.6667, "narration_verb": 0.5,
+                 "narration_nouns": 0.5, "narration_agreement": 0.5, "event_coverage": 0.25,
+                 "mean_length": 1.5, "violations_by_kind": {"ungrounded": 1}}
+
+
+def test_two_sets_side_by_side(tmp_path):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text("".join(json.dumps(r) + "\n" for r in RECS))
+    b.write_text(json.dumps(RECS[0]) + "\n")
+    res = run_tool("leap-stats", a, b, check=True)
+    lines = res.stdout.splitlines()
+    assert lines[0].split() == [str(a), str(b)]
+    assert lines[1].split() == ["programs", "/", "clips", "3", "/", "4", "1", "/", "1"]
+    assert lines[2].split() == ["valid", "66.7%", "100.0%"]
+    assert lines[3].split() == ["consistent", "-", "-"]  # records without the key: not measured
+    res = run_tool("leap-stats", a, b, "--png", tmp_path / "fig")
+    assert res.returncode == 2 and "--png draws one program set: give one FILE" in res.stderr

@@ -47,6 +47,25 @@ TEMPLATE_OF = {
     "wait": "wait", "transition": "walk",
 }
 
+# The sub-actions that carry out each template's verb: a program agrees with its narration's
+# verb when one of them is among its steps (leap-stats' narration agreement).
+CORE_VERBS = {
+    "take": ("grasp",), "carry": ("move", "grasp"), "put": ("position", "release"), "drop": ("release",),
+    "throw": ("release", "position"), "insert": ("position",), "open": ("use",), "close": ("use",),
+    "turn_on": ("use",), "turn_off": ("use",), "wash": ("use",), "dry": ("use",), "cut": ("use",),
+    "peel": ("use",), "mix": ("use",), "cook": ("use",), "pour": ("use", "move", "position"),
+    "scoop": ("use", "move"), "fill": ("use", "position"), "move": ("move", "position"),
+    "shake": ("move", "use"), "press": ("use",), "use": ("use",), "eat": ("use",),
+    "look": ("nothing", "goto", "move"), "search": ("nothing", "goto", "move"), "wait": ("wait", "nothing"),
+    "walk": ("goto",),
+}
+
+
+def narrated_subactions(record: dict) -> tuple[str, ...]:
+    """The sub-actions that would carry out the clip's narrated verb (its EPIC verb class)."""
+    return CORE_VERBS[template_for(record)]
+
+
 # Tools a template prefers, in order, when the evidence shows one.
 TOOLS = {
     "cut": ("knife", "scissors", "peeler_potato", "grater", "masher"),

@@ -118,6 +118,13 @@ class Summary(stats.Summary):
         lines += [f"  {count} {reason}" for reason, count in sorted(self.failed.items(), key=lambda kv: (-kv[1], kv[0]))[:top]]
         lines.append(f"errors from earlier stages: {sum(self.earlier.values())}")
         lines += [f"  {count} {stage}" for stage, count in sorted(self.earlier.items(), key=lambda kv: (-kv[1], kv[0]))]
+        quality = self.quality()
+        lines.append("quality: " + ", ".join(
+            f"{k} {'-' if quality[k] is None else format(quality[k], '.1%')}"
+            for k in ("valid", "consistent", "grounding", "narration_agreement", "event_coverage")))
+        lines.append("violations by kind: " + (", ".join(
+            f"{k} {v}" for k, v in sorted(quality["violations_by_kind"].items(), key=lambda kv: (-kv[1], kv[0])))
+            or "-"))
         mean = sum(self.lengths) / n if n else 0.0
         lines.append(f"sub-actions per program: mean {mean:.2f}")
         histogram = collections.Counter(self.lengths)
