@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import textwrap
+from typing import NamedTuple
 
 GRAB, RELEASE, BOTH = "+", "-", "±"
 
@@ -11,21 +12,70 @@ def _present(record: dict, key: str) -> dict:
     return value if isinstance(value, dict) and not value.get("missing") else {}
 
 
+def _sounds(value: dict) -> list[tuple[str, list]]:
+    return [("sound", [(e["start"], e["stop"], e.get("label") or "sound") for e in value.get("events", [])])]
+
+
+def _walks(value: dict) -> list[tuple[str, list]]:
+    return [("walk", [(g["start"], g["stop"], "goto") for g in value.get("goto", [])])]
+
+
+def _hands(value: dict) -> list[tuple[str, list]]:
+    return [(f"{hand} hand", [(e["t"], e["t"], f"{GRAB if e['kind'] == 'grab' else RELEASE}{e.get('object') or '?'}")
+                              for e in value.get("events", []) if e.get("hand") == hand])
+            for hand in ("left", "right")]
+
+
+def _seen(value: dict) -> list[tuple[str, list]]:
+    return [("objects", [(f["t"], f["t"], ",".join(f.get("nouns", []))) for f in value.get("frames", [])
+                         if f.get("nouns")])]
+
+
+# Each evidence stage's key in the record and the timeline rows it contributes, in display order.
+STAGE_LANES = (("audio", _sounds), ("slam", _walks), ("contact", _hands), ("detect", _seen))
+
+
+class Lane(NamedTuple):
+    """One timeline row: items are (start, stop, label) in clip seconds (instants: start == stop);
+    state says why a row is empty: "none found", "missing (reason)" or "not run"."""
+    name: str
+    stage: str
+    items: list
+    state: str = ""
+
+
+def evidence(record: dict, per_object: bool = False) -> list[Lane]:
+    """The clip's timeline rows, stage by stage; ``per_object`` gives each detected noun its own row
+    (most seen first) instead of one "objects" row."""
+    rows = []
+    for key, rows_of in STAGE_LANES:
+        value = record.get(key)
+        if not isinstance(value, dict):
+            names = [n for n, _ in rows_of({})]
+            rows += [Lane(n, key, [], "not run") for n in names]
+            continue
+        if value.get("missing"):
+            rows += [Lane(n, key, [], f"missing ({value['missing']})") for n, _ in rows_of({})]
+            continue
+        if key == "detect" and per_object and value.get("frames"):
+            rows += [Lane(noun, key, marks) for noun, marks in object_rows(value)]
+            continue
+        rows += [Lane(n, key, items, "" if items else "none found") for n, items in rows_of(value)]
+    return rows
+
+
+def object_rows(detect: dict) -> list[tuple[str, list]]:
+    """(noun, [(t, t, noun)]) per detected noun, the most often seen first."""
+    seen: dict[str, list] = {}
+    for f in detect.get("frames", []):
+        for noun in dict.fromkeys(f.get("nouns", [])):
+            seen.setdefault(noun, []).append((f["t"], f["t"], noun))
+    return sorted(seen.items(), key=lambda kv: -len(kv[1]))
+
+
 def lanes(record: dict) -> list[tuple[str, list[tuple[float, float, str]]]]:
     """Timeline rows: (name, [(start, stop, label)]), instants as start == stop; times in clip seconds."""
-    rows = []
-    sounds = [(e["start"], e["stop"], e.get("label") or "sound") for e in _present(record, "audio").get("events", [])]
-    rows.append(("sound", sounds))
-    rows.append(("walk", [(g["start"], g["stop"], "goto") for g in _present(record, "slam").get("goto", [])]))
-    contact = _present(record, "contact")
-    for hand in ("left", "right"):
-        marks = [(e["t"], e["t"], f"{GRAB if e['kind'] == 'grab' else RELEASE}{e.get('object') or '?'}")
-                 for e in contact.get("events", []) if e.get("hand") == hand]
-        rows.append((f"{hand} hand", marks))
-    seen = [(f["t"], f["t"], ",".join(f.get("nouns", []))) for f in _present(record, "detect").get("frames", [])
-            if f.get("nouns")]
-    rows.append(("objects", seen))
-    return rows
+    return [(lane.name, lane.items) for lane in evidence(record)]
 
 
 def timeline_text(record: dict, width: int = 64) -> list[str]:
@@ -88,7 +138,7 @@ def render(record: dict, width: int = 160) -> str:
     said = f"  {record['narration']}" if record.get("narration") else ""  # generic lists may have none
     head = f"{record['id']}{said}  ({record.get('video_id', '')} " \
            f"{float(record.get('start', 0)):.2f}-{float(record.get('stop', 0)):.2f} s)"
-    lines = [head, "=" * min(width, len(head)), *timeline_text(record, min(64, width - 16)), ""]
+    lines = [head, "=" * min(width, len(head)), *timeline_text(record, max(20, width - 16)), ""]
     if "error" in record:
         lines.append(f"error in {record['error']['stage']}: {record['error']['message']}")
     name = (record.get("prompt") or {}).get("function") or function_name(record.get("narration") or record["id"])
@@ -104,7 +154,6 @@ def draw(record: dict, path: str, video: str | None = None, n_frames: int = 4) -
     import matplotlib.pyplot as plt
     from matplotlib import patches
 
-    rows = lanes(record)
     t0, length = float(record["start"]), float(record["stop"]) - float(record["start"])
     det = _present(record, "detect").get("frames", [])
     frames = []
@@ -119,8 +168,9 @@ def draw(record: dict, path: str, video: str | None = None, n_frames: int = 4) -
         for found in picked:
             _, image = media.frames(video, t0 + found["t"], t0 + found["t"] + 0.05, fps=20)
             frames.append((found, image[0]))
-    fig = plt.figure(figsize=(10, 5.5 if frames else 3))
-    grid = fig.add_gridspec(2 if frames else 1, max(1, len(frames)), height_ratios=[1.2, 1] if frames else [1])
+    n_rows = len(png_rows(record))
+    fig = plt.figure(figsize=(10, (2.5 if frames else 0.6) + 0.28 * n_rows + 0.9))
+    grid = fig.add_gridspec(2 if frames else 1, max(1, len(frames)), height_ratios=[2.5, 0.28 * n_rows + 0.9] if frames else [1])
     for i, (found, image) in enumerate(frames):
         ax = fig.add_subplot(grid[0, i])
         ax.imshow(image)
@@ -133,20 +183,41 @@ def draw(record: dict, path: str, video: str | None = None, n_frames: int = 4) -
         ax.set_title(f"t = {t:.2f} s", fontsize=8)
         ax.axis("off")
     ax = fig.add_subplot(grid[-1, :])
-    for y, (name, items) in enumerate(reversed(rows)):
-        for start, stop, label in items:
+    rows = png_rows(record)
+    for y, lane in enumerate(reversed(rows)):
+        if lane.state.startswith("missing"):  # evidence that could not be had: a hatched band
+            ax.broken_barh([(0, length)], (y - 0.35, 0.7), facecolor="none", edgecolor="#999", hatch="///", lw=0)
+            ax.text(length / 2, y, lane.state, ha="center", va="center", fontsize=7, color="#555",
+                    bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+        elif lane.state:  # looked for and none found (or the stage never ran): plain text
+            ax.text(0.01 * length, y, lane.state, va="center", fontsize=7, color="#888", style="italic")
+        for start, stop, label in lane.items:
             if start == stop:
-                ax.plot([start], [y], marker="^" if label.startswith(GRAB) else ("v" if label.startswith(RELEASE) else "|"),
-                        color="black")
-                if name.endswith("hand"):
+                marker = "^" if label.startswith(GRAB) else ("v" if label.startswith(RELEASE) else "|")
+                ax.plot([start], [y], marker=marker, color="black")
+                if lane.stage == "contact":
                     ax.annotate(label, (start, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
             else:
                 ax.broken_barh([(start, stop - start)], (y - 0.3, 0.6), alpha=0.6)
                 ax.annotate(label, (start, y), textcoords="offset points", xytext=(2, -3), fontsize=7)
-    ax.set_yticks(range(len(rows)), [name for name, _ in reversed(rows)])
+    ax.set_yticks(range(len(rows)), [lane.name for lane in reversed(rows)], fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
     ax.set_xlim(0, length)
     ax.set_xlabel("seconds from clip start")
     ax.set_title(f"{record['id']}: {record['narration']}" if record.get("narration") else record["id"])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def png_rows(record: dict, top: int = 8) -> list[Lane]:
+    """The PNG's rows: one per detected noun (its name on the axis), the ``top`` most seen, the
+    rest together as "other objects"."""
+    rows = evidence(record, per_object=True)
+    objects = [r for r in rows if r.stage == "detect" and not r.state]
+    if len(objects) > top:
+        rest = sorted((i for r in objects[top:] for i in r.items), key=lambda i: i[0])
+        keep = {id(r) for r in objects[:top]}
+        rows = [r for r in rows if r.stage != "detect" or r.state or id(r) in keep]
+        rows.append(Lane("other objects", "detect", rest))
+    return rows

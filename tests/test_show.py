@@ -27,13 +27,13 @@ RECORD = {
 def test_terminal_view(tmp_path):
     f = tmp_path / "p.jsonl"
     f.write_text(json.dumps({"id": "other"}) + "\n" + json.dumps(RECORD) + "\n")
-    out = run_tool("leap-show", "--ids", "P01_01_12", f, "--width", "200", check=True).stdout
+    out = run_tool("leap-show", "--ids", "P01_01_12", f, "--width", "80", check=True).stdout
     lines = out.splitlines()
     assert lines[0] == "P01_01_12  take carrots  (P01_01 52.30-57.18 s)"
     sound = next(l for l in lines if l.strip().startswith("sound |"))
     walk = next(l for l in lines if l.strip().startswith("walk |"))
     right = next(l for l in lines if l.strip().startswith("right hand |"))
-    # 64 columns over 4.88 s: 0.55-0.93 s -> columns 7-12, 2.57-3.77 s -> 33-49, grab at 2.82 s -> 36.
+    # --width 80: 64 columns over 4.88 s: 0.55-0.93 s -> columns 7-12, 2.57-3.77 s -> 33-49, grab at 2.82 s -> 36.
     assert sound.split("|")[1].index("=") == 7 and sound.split("|")[1].count("=") == 6
     assert walk.split("|")[1].index("=") == 33
     assert right.split("|")[1].index("+") == 36
@@ -125,3 +125,28 @@ def test_png_frames_are_the_ones_the_boxes_came_from(tmp_path, monkeypatch):
     assert asked == [52.8, 53.8, 54.8, 56.8]  # every 2nd detection frame (7 over 4 images), never between
     show.draw(RECORD, str(tmp_path / "none.png"), video="v.mp4")  # no detections: evenly spaced
     assert asked[4:] == [52.91, 54.13, 55.35, 56.57]
+
+
+def test_width_sets_the_timeline_columns(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECORD) + "\n")
+    for width in (60, 136):
+        out = run_tool("leap-show", "--ids", "P01_01_12", f, "--width", str(width), check=True).stdout
+        sound = next(l for l in out.splitlines() if l.strip().startswith("sound |"))
+        assert len(sound.split("|")[1]) == width - 16
+
+
+def test_rows_say_missing_none_found_or_not_run_and_name_each_object():
+    from leap_cli.show import png_rows
+
+    frames = [{"t": 0.5 * i, "boxes": [[0, 0, 1, 1]] * 2, "nouns": ["carrot", f"n{i % 10}"], "scores": [1, 1]}
+              for i in range(40)]
+    record = {**RECORD, "slam": {"missing": "no EPIC Fields file for P01_01", "goto": []},
+              "audio": {"events": []}, "detect": {"objects": ["carrot"], "frames": frames}}
+    del record["contact"]
+    rows = {r.name: r for r in png_rows(record)}
+    assert rows["walk"].state == "missing (no EPIC Fields file for P01_01)"
+    assert rows["sound"].state == "none found" and rows["left hand"].state == "not run"
+    objects = [r.name for r in png_rows(record) if r.stage == "detect"]
+    assert objects[0] == "carrot" and len(objects) == 9 and objects[-1] == "other objects"
+    assert len(rows["carrot"].items) == 40 and len(rows["other objects"].items) == 12  # 3 nouns x 4 frames
