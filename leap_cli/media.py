@@ -199,6 +199,19 @@ def frames(path: str, start: float, stop: float, fps: float | None = None, size=
     return np.concatenate([t for t, _ in parts]), np.concatenate([f for _, f in parts])
 
 
+def jpeg(path: str, t: float, width: int = 320, quality: int = 5) -> bytes:
+    """The frame at or just after ``t`` seconds as a JPEG ``width`` pixels wide (aspect kept);
+    ``quality`` is ffmpeg's -q:v (2 best .. 31 worst)."""
+    _check_file(path)
+    cmd = [ffmpeg_exe(), "-nostdin", "-loglevel", "error", "-ss", f"{max(t, 0.0):.6f}", "-i", path,
+           "-frames:v", "1", "-vf", f"scale={int(width)}:-2", "-q:v", str(int(quality)),
+           "-f", "image2pipe", "-c:v", "mjpeg", "pipe:"]
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode or not proc.stdout.startswith(b"\xff\xd8"):
+        raise MediaError(f"{path}: no frame at {t:.2f} s ({proc.stderr.decode(errors='replace').strip()[-300:]})")
+    return proc.stdout
+
+
 def audio(path: str, start: float, stop: float, rate: int = 24000) -> np.ndarray:
     """The window's audio as float32 mono at ``rate`` Hz, shape [samples]."""
     p = probe(path)

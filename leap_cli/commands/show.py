@@ -1,4 +1,4 @@
-"""leap-show: one clip's evidence, stub and program, in the terminal or as a PNG."""
+"""leap-show: one clip's evidence, stub and program, in the terminal, as a PNG or as HTML."""
 from __future__ import annotations
 
 import os
@@ -12,13 +12,20 @@ from ..stream import read_lines
 
 @click.command(cls=Tool)
 @click.argument("inputs", nargs=-1, type=click.Path(allow_dash=True, dir_okay=False), metavar="[FILE]...")
-@click.option("--ids", required=True, metavar="ID[,ID...]", help="The clip(s) to show.")
+@click.option("--ids", metavar="ID[,ID...]", help="The clip(s) to show (with --html: default every clip).")
 @click.option("--png", type=click.Path(dir_okay=False, writable=True), metavar="OUT.png",
               help="Draw the timeline to this PNG (one clip; needs matplotlib).")
 @click.option("--video", type=click.Path(exists=True, dir_okay=False),
               help="With --png: add a few frames with leap-detect's boxes (default: the record's video).")
-@click.option("--width", type=int, default=None, help="Terminal width (default: the terminal's).")
-def cli(inputs, ids, png, video, width):
+@click.option("--html", type=click.Path(dir_okay=False, writable=True), metavar="OUT.html",
+              help="Write one self-contained page (no network): the clip, or the whole set with its "
+                   "summary, Figure 5 and a table that sorts and filters.")
+@click.option("--frames", "n_frames", type=click.IntRange(0, 32), default=4, show_default=True,
+              help="With --html: frames per clip with their boxes (JPEG thumbnails when the video is readable).")
+@click.option("--title", help="With --html: the page title (default: the input file's name).")
+@click.option("--width", type=click.IntRange(36), default=None,
+              help="Terminal width; the timeline spans it (default: the terminal's).")
+def cli(inputs, ids, png, video, html, n_frames, title, width):
     """Show a clip as a timeline of its evidence (sounds, walking, contacts, objects) beside its
     stub and its parsed program: the way to see why a program came out as it did.
 
@@ -26,9 +33,14 @@ def cli(inputs, ids, png, video, width):
     Example:
       leap-show --ids P01_01_12 programs.jsonl
       leap-show --ids P01_01_12 programs.jsonl --png clip.png --video P01_01.MP4
+      leap-show programs.jsonl --html programs.html
     """
     from ..show import draw, render
 
+    if html:
+        return write_html(inputs, ids, html, video, n_frames, title)
+    if not ids:
+        raise click.UsageError("give --ids (or --html for the whole file)")
     wanted = [i.strip() for i in ids.split(",") if i.strip()]
     if png:
         if len(wanted) > 1:
@@ -46,3 +58,22 @@ def cli(inputs, ids, png, video, width):
         own = record.get("video")
         draw(record, png, video or (own if own and os.path.isfile(own) else None))
         click.echo(f"leap-show: wrote {png}", err=True)
+
+
+def write_html(inputs, ids, path, video, n_frames, title):
+    """Stream the selected records into one page, written atomically."""
+    from .. import webview
+
+    wanted = {i.strip() for i in ids.split(",") if i.strip()} if ids else None
+    names = inputs or ("stdin",)
+    records = (line.record for line in read_lines(inputs or ("-",))
+               if line.record is not None and (wanted is None or line.record.get("id") in wanted))
+    jpegs = lambda record, picked: webview.video_jpegs(record, picked, video)  # noqa: E731
+    part = f"{path}.part"
+    with open(part, "w", encoding="utf-8") as out:
+        done = webview.write_page(records, out, title or ", ".join(os.path.basename(n) for n in names), jpegs, n_frames)
+    if not done["clips"]:
+        os.unlink(part)
+        raise click.ClickException(f"no record{' for ' + ids if ids else 's'} in {', '.join(names)}")
+    os.replace(part, path)
+    click.echo(f"leap-show: wrote {path} ({done['clips']} clips, {os.path.getsize(path) / 1e6:.1f} MB)", err=True)
