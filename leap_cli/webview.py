@@ -4,13 +4,14 @@ No server, no network: styles and script inline, figures as inline SVG, frames a
 A set is streamed: each clip's section is rendered as its record arrives and spilled to a
 temporary file, the table rows and the leap-stats summary are gathered on the way, and the page
 is written when the input ends. Up to ``EAGER`` clips the sections are plain HTML in the page;
-past that each one sits inert in a ``<script type="text/html">`` block (the browser only
-tokenizes it) and the page's script puts it in the document when its row is opened, so a
-67,000-clip file opens as fast as its table.
+past that they are gzipped CHUNK at a time into inert base64 ``<script>`` blocks (the browser
+only tokenizes them, about 0.5 kB a clip) and the page's script unpacks a clip's chunk when its
+row is opened, so a 67,000-clip file opens about as fast as its table.
 """
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from .show import GRAB, RELEASE, Lane, _present, evidence
 from .stats import Summary, verb_class
 
 EAGER = 500  # sections written as plain HTML up to this many clips
+CHUNK = 200  # sections gzipped together past EAGER
 OBJECT_ROWS = 12  # detected nouns given their own timeline row; the rest share one
 SUBVERBS = ("nothing", "grasp", "release", "move", "use", "position", "goto", "wait")
 
@@ -227,7 +229,7 @@ def provenance_html(record: dict) -> str:
 def status(record: dict) -> str:
     if "error" in record or not record.get("program"):
         return "error"
-    return "valid" if record["program"].get("valid", not record["program"].get("violations")) else "invalid"
+    return "valid" if record["program"].get("valid") else "invalid"  # as leap-stats counts
 
 
 def clip_section(record: dict, jpegs: Callable[[dict, list[dict]], list] | None = None, n_frames: int = 4) -> str:
@@ -296,7 +298,7 @@ def _bars_svg(title: str, names: list[str], series: list[tuple[str, list[float]]
         cx = left + (i + 0.5) * slot
         out.append(f'<text class="xl" transform="translate({cx:.1f},{24 + plot_h + 6}) rotate(60)">{_e(n)}</text>')
     out.append(f'<line class="axis" x1="{left}" x2="{width - 10}" y1="{24 + plot_h}" y2="{24 + plot_h}"/>'
-               f'<text class="tick" x="{left - 4}" y="{24 + 4}" text-anchor="end">{top:g}</text>')
+               f'<text class="tick ya" x="{left - 4}" y="{24 + 4}">{top:g}</text>')
     if len(series) > 1:
         out.append("".join(f'<rect class="s{j}" x="{width - 150}" y="{6 + 12 * j}" width="9" height="9"/>'
                            f'<text class="tick" x="{width - 137}" y="{14 + 12 * j}">{_e(lbl)}</text>'
@@ -327,8 +329,8 @@ def _boxes_svg(title: str, groups: list[tuple[str, list[int]]]) -> str:
                    f'x2="{cx + slot * 0.3:.1f}" y1="{y(med):.1f}" y2="{y(med):.1f}"/></g>'
                    f'<text class="xl" transform="translate({cx:.1f},{24 + plot_h + 6}) rotate(60)">{_e(name)}</text>')
     out.append(f'<line class="axis" x1="{left}" x2="{width - 10}" y1="{24 + plot_h}" y2="{24 + plot_h}"/>'
-               f'<text class="tick" x="{left - 4}" y="28" text-anchor="end">{top:g}</text>'
-               f'<text class="tick" x="{left - 4}" y="{24 + plot_h}" text-anchor="end">0</text></svg></figure>')
+               f'<text class="tick ya" x="{left - 4}" y="28">{top:g}</text>'
+               f'<text class="tick ya" x="{left - 4}" y="{24 + plot_h}">0</text></svg></figure>')
     return "".join(out)
 
 
@@ -368,43 +370,50 @@ def _json_script(element_id: str, value) -> str:
 def write_page(records: Iterable[dict], out, title: str, jpegs=None, n_frames: int = 4) -> dict:
     """Stream records into one HTML page on the text file ``out``; returns {"clips", "lazy"}."""
     summary, rows, held = Summary(), [], []
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as spill:
+    with tempfile.TemporaryFile("w+", encoding="ascii") as spill:
         for record in records:
             summary.add(record)
             rows.append(table_row(record))
-            section = clip_section(record, jpegs, n_frames)
-            if held is not None:
-                held.append(section)
-                if len(held) > EAGER:  # too many for the document: every section goes inert
-                    for i, s in enumerate(held):
-                        spill.write(_lazy(i, s))
-                    held = None
-            else:
-                spill.write(_lazy(len(rows) - 1, section))
+            held.append(clip_section(record, jpegs, n_frames))
+            while len(rows) > EAGER and len(held) >= CHUNK:  # too many for the document: packed
+                spill.write(_chunk(len(rows) - len(held), held[:CHUNK]))
+                held = held[CHUNK:]
+        lazy = len(rows) > EAGER
+        if lazy and held:
+            spill.write(_chunk(len(rows) - len(held), held))
         one = len(rows) == 1
         out.write(f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
                   f'<meta name="viewport" content="width=device-width, initial-scale=1">'
                   f'<title>{_e(title)}</title><style>{STYLE}</style></head>\n'
-                  f'<body class="{"one" if one else "set"}"><header><h1>{_e(title)}</h1></header>\n')
+                  f'<body class="{"one" if one else "set"}" data-chunk="{CHUNK}"><header><h1>{_e(title)}</h1>'
+                  f'</header>\n')
         if not one:
             out.write(summary_html(summary))
             out.write(TABLE)
             out.write(_json_script("rows", rows))
         out.write('<div id="clips">\n')
-        if held is not None:
+        if not lazy:
             out.writelines(held)
         out.write("</div>\n")
-        if held is None:
-            spill.seek(0)
-            shutil.copyfileobj(spill, out)
+        spill.seek(0)
+        shutil.copyfileobj(spill, out)
         out.write(f"<script>{SCRIPT}</script>\n</body></html>\n")
-    return {"clips": len(rows), "lazy": held is None}
+    return {"clips": len(rows), "lazy": lazy}
 
 
-def _lazy(i: int, section: str) -> str:
-    # Sections hold no raw "<" from data (all text is escaped) and no script element of their
-    # own, so "</script" cannot occur inside: the block is inert text until the page uses it.
-    return f'<script type="text/html" class="lazy" data-i="{i}">{section}</script>\n'
+def _chunk(first: int, sections: list[str]) -> str:
+    """Sections first.. as one inert block: gzip of their JSON list, base64 (ASCII, no "<")."""
+    packed = gzip.compress(json.dumps(sections, ensure_ascii=False).encode(), compresslevel=6, mtime=0)
+    return f'<script type="application/gzip" class="chunk" data-first="{first}">' \
+           f'{base64.b64encode(packed).decode()}</script>\n'
+
+
+def unpack(page: str) -> list[str]:
+    """Every clip section of a page, eager or packed (what the browser would show for each row)."""
+    eager = re.findall(r'<section class="clip .*?</section>\n', page.split('<div id="clips">', 1)[1].split(
+        "</div>\n<script", 1)[0], re.S) if '<div id="clips">\n<section' in page else []
+    packed = re.findall(r'<script type="application/gzip" class="chunk" data-first="\d+">([^<]*)</script>', page)
+    return eager + [s for block in packed for s in json.loads(gzip.decompress(base64.b64decode(block)))]
 
 
 STYLE = """
@@ -415,7 +424,7 @@ section.clip{border-top:2px solid #ccc;padding:.6em 0}section.clip:target{backgr
 .badge.valid{background:#2a7}.badge.invalid{background:#d60}.badge.error{background:#c22}
 .where,.context{color:#555;margin:.1em 0}.error{color:#c22;font-weight:bold}
 svg text{font:11px system-ui,sans-serif}.tl .name{text-anchor:end}.tl .grid{stroke:#eee}
-.tl .tick,.chart .tick{fill:#777;text-anchor:middle}.tl .span{fill:#4a90d9;opacity:.7}.tl .label{fill:#123}
+.tl .tick{fill:#777;text-anchor:middle}.chart .tick{fill:#777}.chart .ya{text-anchor:end}.tl .span{fill:#4a90d9;opacity:.7}.tl .label{fill:#123}
 .tl .grab{fill:#2a7}.tl .release{fill:#d33}.tl .mark{fill:#555}.tl .seen{stroke:#333;stroke-width:1.5}
 .tl .missing{fill:#eee;stroke:#bbb;stroke-dasharray:4 3}.tl .state{fill:#999;font-style:italic}
 .tl .state.missing{fill:#666;text-anchor:middle;font-style:normal}.tl g.lane:hover{opacity:.75}
@@ -457,24 +466,37 @@ SCRIPT = r"""
 (function(){
 "use strict";
 var clips=document.getElementById("clips");
-function lazyFor(id){
-  var rows=window.__rows||[];
-  for(var i=0;i<rows.length;i++){if(rows[i][0]===id){return document.querySelector('script.lazy[data-i="'+i+'"]');}}
-  return null;
+var CHUNK=+document.body.dataset.chunk,unpacked={},index=null;
+function rowIndex(id){
+  if(index===null){index={};(window.__rows||[]).forEach(function(r,i){if(!(r[0] in index)){index[r[0]]=i;}});}
+  return index[id];
+}
+function chunk(first){
+  if(!unpacked[first]){
+    var block=document.querySelector('script.chunk[data-first="'+first+'"]');
+    var bin=atob(block.textContent.trim()),bytes=new Uint8Array(bin.length);
+    for(var i=0;i<bin.length;i++){bytes[i]=bin.charCodeAt(i);}
+    unpacked[first]=new Response(new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip")))
+      .text().then(JSON.parse);
+  }
+  return unpacked[first];
 }
 function openHash(){
   var h=decodeURIComponent(location.hash.slice(1));
   if(!h||h.indexOf("clip-")!==0){return;}
   var el=document.getElementById(h);
-  if(!el){
-    var block=lazyFor(h.slice(5));
-    if(!block){return;}
+  if(el){el.scrollIntoView();return;}
+  var i=rowIndex(h.slice(5));
+  if(i===undefined||!document.querySelector("script.chunk")){return;}
+  var first=i-i%CHUNK;
+  chunk(first).then(function(sections){
     var shown=clips.querySelector("section.clip");
     if(shown){shown.remove();}
-    clips.insertAdjacentHTML("afterbegin",block.textContent);
-    el=document.getElementById(h);
-  }
-  if(el){el.scrollIntoView();}
+    clips.insertAdjacentHTML("afterbegin",sections[i-first]);
+    document.body.dataset.clipMs=Math.round(performance.now());
+    var el=document.getElementById(h);
+    if(el){el.scrollIntoView();}
+  });
 }
 window.addEventListener("hashchange",openHash);
 var data=document.getElementById("rows");
@@ -521,5 +543,6 @@ if(data){
   apply();
 }
 openHash();
+document.body.dataset.openMs=Math.round(performance.now());  // what bench/show_html.py reports
 })();
 """
