@@ -159,11 +159,11 @@ def video_jpegs(record: dict, picked: list[dict], video: str | None) -> list[byt
 # ---------------------------------------------------------------------------------- program --
 def describe(problem: dict) -> tuple[str, str]:
     """(kind, message) of a violation, whatever kind the checker gave it."""
-    kind = problem.get("kind") or problem.get("verb") or "violation"
-    message = problem.get("message") or problem.get("reason") or json.dumps(problem, sort_keys=True)
-    if problem.get("step") is not None and "kind" not in problem:
+    kind = str(problem.get("kind") or "violation")
+    message = str(problem.get("message") or problem.get("reason") or json.dumps(problem, sort_keys=True))
+    if problem.get("step") is not None:
         message = f"step {problem['step']} {problem.get('verb', '')}: {message}"
-    return str(kind), str(message)
+    return kind, message + (f" [{kind}]" if "kind" in problem else "")
 
 
 def step_lines(text: str, steps: list[dict]) -> list[int | None]:

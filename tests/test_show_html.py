@@ -100,7 +100,7 @@ def test_violations_and_warnings_are_marked_at_their_lines(tmp_path):
     assert marked[3][0] == "violation" and "step 0 release: carrot is not in hand" in marked[3][1]
     assert marked[4][0] == "warning" and "unquoted object name" in marked[4][1]
     # a kind the checker adds later shows with its own name and message
-    assert '<p class="note violation" title="evidence">! release of carrot, never seen grabbed</p>' in section
+    assert '<p class="note violation" title="evidence">! release of carrot, never seen grabbed [evidence]</p>' in section
     assert ("span", "line violation", "3") in doc.classes
     assert "qwen2.5-coder-1.5b-instruct" in section and "sha256:ab" in section and "0.0012" in section
 
