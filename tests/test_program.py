@@ -366,3 +366,63 @@ def test_rules_model_programs_parse_and_are_valid():
         if not p["valid"] or any("dropped" in w for w in p["warnings"]):
             bad.append((r["narration"], p["violations"], p["warnings"]))
     assert bad == []
+
+
+# evidence consistency: a program against its own clip's evidence --------------------------------
+def _ev_record(events, holding=(None, None), **more):
+    return {"id": "x", "narration": "put carrot in fridge", "noun": "carrot", "all_nouns": ["carrot", "fridge"],
+            "detect": {"objects": ["knife"]},
+            "contact": {"holding_at_start": dict(zip(("left", "right"), holding)),
+                        "events": [{"t": t, "hand": "left", "kind": k, "object": o} for t, k, o in events]},
+            **more}
+
+
+def _steps(*pairs):
+    return [{"verb": v, "objects": list(o)} for v, o in pairs]
+
+
+def test_evidence_replays_contacts_from_the_start_state():
+    from leap_cli.program.checker import Event, evidence
+
+    ev = evidence(_ev_record([(0.5, "grab", "carrot"), (0.2, "release", "carrot"), (1.0, "grab", "hob"),
+                              (1.0, "grab", "hob"), (2.0, "release", "bowl"), (3.0, "grab", "plate")],
+                             holding=("carrot", "carrot")))
+    # held at the start: its release counts, the grab after it too; a grab of the held carrot
+    # before would be noise; the hob is touched once; the bowl was never held
+    assert ev.holding == ["carrot"]
+    assert ev.events == [Event(0.2, "release", "carrot"), Event(0.5, "grab", "carrot"), Event(1.0, "touch", "hob"),
+                         Event(3.0, "grab", "plate")]
+    assert {"carrot", "hob", "bowl", "plate", "knife"} <= ev.seen and {"carrot", "fridge"} <= ev.named
+
+
+def test_evidence_violations_ungrounded_order_regrasp():
+    from leap_cli.program.checker import check_evidence, evidence
+
+    ev = evidence(_ev_record([(0.5, "release", "carrot"), (1.0, "grab", "knife")], holding=("carrot", None)))
+    ok = _steps(("position", ["carrot", "fridge"]), ("release", ["carrot"]), ("grasp", ["knife"]))
+    assert check_evidence(ok, ev) == []
+    late = _steps(("grasp", ["knife"]), ("release", ["carrot"]), ("grasp", ["spork"]))
+    assert check_evidence(late, ev) == [
+        {"step": 0, "verb": "grasp", "kind": "order",
+         "reason": "stands for the grab of knife at 1.00 s, out of time order with the steps around it"},
+        {"step": 2, "verb": "grasp", "kind": "ungrounded", "reason": "no evidence or narration names spork"}]
+    again = _steps(("release", ["carrot"]), ("grasp", ["knife"]), ("release", ["knife"]), ("grasp", ["carrot"]))
+    assert check_evidence(again, ev) == [
+        {"step": 3, "verb": "grasp", "kind": "regrasp",
+         "reason": "grasps carrot after the evidence released it for good (at 0.50 s)"}]
+    # events at the same instant are in no order
+    same = evidence(_ev_record([(0.5, "release", "carrot"), (0.5, "grab", "knife")], holding=("carrot", None)))
+    assert check_evidence(_steps(("grasp", ["knife"]), ("release", ["carrot"])), same) == []
+
+
+def test_parse_record_sets_consistent_and_keeps_valid_for_world_state():
+    from leap_cli.program.nouns import Nouns
+    from leap_cli.program.stage import parse_record
+
+    rec = _ev_record([], prompt={"function": "f", "response": 'def f():\n    grasp("carrot")\n    use("hob")\n'
+                                                             '    grasp("spork")\n'})
+    p = parse_record(rec, Nouns())["program"]
+    assert p["valid"] is True and p["consistent"] is False
+    assert [(v["step"], v["kind"]) for v in p["violations"]] == [(1, "ungrounded"), (2, "ungrounded")]  # hob, spork
+    bare = parse_record({"id": "y"}, Nouns(), text=('def f():\n    grasp("spork")\n', "f"))["program"]
+    assert "consistent" not in bare and bare["violations"] == []

@@ -369,7 +369,7 @@ def _in_time(record: dict, lines: list[str]) -> bool:
     from ..program.program import parse_program
 
     program = parse_program("def f():\n" + "\n".join(lines) + "\n", holding=_holding(record))
-    return not any(v["kind"] == "order" for v in check_evidence(program["steps"], evidence(record)))
+    return not any(v["kind"] in ("order", "regrasp") for v in check_evidence(program["steps"], evidence(record)))
 
 
 def _count(lines: list[str]) -> int:

@@ -21,7 +21,7 @@ HANDS = 2
 # Violation kinds. The world-state ones decide `valid` (the paper's Figure 2, plus fixtures);
 # the evidence ones (a program against its clip's own evidence) decide `consistent` with them.
 WORLD_KINDS = ("already-held", "hands-full", "not-holdable", "never-held", "not-held", "goto-held")
-EVIDENCE_KINDS = ("ungrounded", "order")
+EVIDENCE_KINDS = ("ungrounded", "order", "regrasp")
 
 
 class World:
@@ -412,4 +412,18 @@ def check_evidence(steps, ev: Evidence) -> list[dict]:
         what = f"{e.kind} of {e.object}" if e.object else e.kind
         out.append(violation(i, steps[i]["verb"], (
             "order", f"stands for the {what} at {e.t:.2f} s, out of time order with the steps around it")))
+    # A grasp, after the step that stands for an event at or after the evidence's last release of
+    # its object (no grab follows that release), holds what the evidence shows put down for good.
+    final: dict[str, float] = {}
+    for e in timed:
+        if e.kind in ("grab", "release") and e.object:
+            final[e.object] = e.t if e.kind == "release" else float("inf")
+    at = {i: timed[j].t for i, j in ordered}
+    now = float("-inf")
+    for i, s in enumerate(steps):
+        o = (s.get("objects") or [None])[0]
+        if s["verb"] == "grasp" and i not in at and final.get(o, float("inf")) <= now + _EPS:
+            out.append(violation(i, "grasp", (
+                "regrasp", f"grasps {o} after the evidence released it for good (at {final[o]:.2f} s)")))
+        now = max(now, at.get(i, now))
     return sorted(out, key=lambda v: v["step"])
