@@ -215,3 +215,37 @@ def test_light_import_path():
             " 'matplotlib', 'jsonschema') if m in sys.modules))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout == "[]\n"
+
+
+def test_vote_keeps_the_sample_that_agrees_with_the_evidence_and_the_others():
+    evidence = {"narration": "take cup", "noun": "cup", "all_nouns": ["cup"], "detect": {"objects": ["cup", "tap"]}}
+    a = 'def take_cup():\n    grasp("cup")\n    use("cup", "tap")\n'
+    b = 'def take_cup():\n    grasp("cup")\n'
+    c = 'def take_cup():\n    grasp("cup")\n    use("cup", "tap")\n    release("cup")\n'
+    bad = 'def take_cup():\n    grasp("spork")\n'   # valid, but nothing names a spork
+    record = {"schema": 1, "id": "v", **evidence,
+              "prompt": {**json.loads(clip("v", "take_cup", bad))["prompt"], "samples": [bad, b, a, c, "junk"]}}
+    res = CliRunner().invoke(cli, ["-q", "--vote"], input=json.dumps(record) + "\n")
+    assert res.exit_code == 0, res.output
+    (out,) = records(res.stdout)
+    p = out["program"]
+    # a agrees with bad 0, b 1/2, c 2/3: 0.3889; b: 0, 1/2, 1/3: 0.2778; c: 0, 2/3, 1/3: 0.3333
+    assert p["vote"] == {"samples": 5, "parsed": 4, "chosen": 2, "agreement": 0.3889,
+                         "rule": "evidence first (consistent, then valid, then the rest), then the most "
+                                 "agreement with the other samples (mean Jaccard similarity of their sets "
+                                 "of sub-actions), then fewer violations, then the lower sample index"}
+    assert [s["verb"] for s in p["steps"]] == ["grasp", "use"] and p["consistent"]
+    # without --vote: prompt.response (sample 0), and no vote mark
+    plain = records(CliRunner().invoke(cli, ["-q"], input=json.dumps(record) + "\n").stdout)[0]["program"]
+    assert plain["steps"][0]["objects"] == ["spork"] and "vote" not in plain and not plain["consistent"]
+    # no sample recoverable: the first one's error
+    none = {**record, "prompt": {**record["prompt"], "samples": ["junk", "more junk"]}}
+    err = records(CliRunner().invoke(cli, ["-q", "--vote"], input=json.dumps(none) + "\n").stdout)[0]
+    assert err["error"]["message"] == "no function definition and no sub-action call in the text"
+
+
+def test_vote_with_text_is_a_usage_error(tmp_path):
+    f = tmp_path / "r.py"
+    f.write_text(WASH)
+    res = CliRunner().invoke(cli, ["--vote", "--text", str(f)])
+    assert res.exit_code == 2 and "--vote chooses among a record's prompt.samples: not with --text" in res.output

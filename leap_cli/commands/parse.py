@@ -18,23 +18,33 @@ from ..stream import Line, run
 @click.option("--strict", is_flag=True, help="An invalid program (world-state violation) is an error record.")
 @click.option("--summary", is_flag=True,
               help="Print a report over the whole input on stdout instead of the records (-o still gets them).")
+@click.option("--vote", is_flag=True,
+              help="Parse every one of prompt.samples (leap-prompt --samples K) and keep the one that agrees "
+                   "best with the evidence and the others (program.vote says which and why).")
 @click.option("--embed-unknown", is_flag=True,
               help="Map object names EPIC lacks to the nearest noun by sentence embedding (needs [train]).")
 @click.option("--embed-threshold", type=click.FloatRange(-1, 1), default=0.7, show_default=True,
               help="Least cosine similarity for --embed-unknown.")
-def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
+def cli(opts, text_file, strict, summary, vote, embed_unknown, embed_threshold):
     """Parse each record's prompt.response into its `program` key.
 
     The response (one function, or a whole batch, picked by prompt.function) is read with Python's
     ast only, never executed; fences, prose, tabs, truncation, unquoted names are repaired and
     listed in program.warnings. Steps are the sub-actions in order (at most 9); violations are
-    sub-actions whose pre-condition contradicts the world state. Nothing recoverable: error record.
+    sub-actions whose pre-condition contradicts the world state or the clip's own evidence (each
+    with a kind; `valid`: no world-state one, `consistent`: none at all). Nothing recoverable:
+    error record.
+
+    --vote picks, per clip, among the samples: consistent first, then valid; then the most
+    agreement with the other samples (mean Jaccard similarity of the sets of sub-actions);
+    then fewer violations; then the lower sample index.
 
     \b
     Example:
       leap-prompt clips.jsonl | leap-parse > programs.jsonl
       leap-parse --summary programs.jsonl
       leap-parse --text response.py
+      leap-prompt --samples 3 --temperature 0.7 clips.jsonl | leap-parse --vote
     """
     from ..program.nouns import Nouns
     from ..program.stage import Summary, parse_record, text_records, watched
@@ -57,7 +67,9 @@ def cli(opts, text_file, strict, summary, embed_unknown, embed_threshold):
         lines = watched(read_lines(opts.inputs) if lines is None else lines, report,
                         lambda line: selected(line, opts, done))
         opts.output = opts.output or os.devnull  # the report replaces the records on stdout
-    code = run(opts, "parse", lambda r: parse_record(r, nouns, strict, report, functions.get(r["id"])),
+    if vote and text_file:
+        raise click.UsageError("--vote chooses among a record's prompt.samples: not with --text")
+    code = run(opts, "parse", lambda r: parse_record(r, nouns, strict, report, functions.get(r["id"]), vote),
                lines=lines)
     if report is not None:
         click.echo(report.text(), nl=False)

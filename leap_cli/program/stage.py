@@ -16,27 +16,35 @@ DIALECT = 1
 
 
 def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Summary | None" = None,
-                 text: tuple[str, str | None] | None = None) -> dict:
+                 text: tuple[str, str | None] | None = None, vote: bool = False) -> dict:
     """The record with its `program` key, from `prompt.response` (ClipError when impossible).
 
     ``strict``: an invalid program is an error too. ``summary`` counts every outcome.
     ``text``: (response, function) to parse instead of the record's prompt (--text: no
-    evidence, so no `consistent`).
+    evidence, so no `consistent`). ``vote``: parse every one of `prompt.samples` and keep the
+    program ``choose`` picks.
     """
-    bare = text is not None
     try:
-        if text is None:
+        if text is not None:
+            program = parse_program(text[0], text[1], holding_at_start(record), nouns)
+        else:
             prompt = record.get("prompt")
             if not isinstance(prompt, dict) or not isinstance(prompt.get("response"), str):
                 why = prompt.get("missing") if isinstance(prompt, dict) else None
                 raise ClipError(f"no prompt.response to parse ({why})" if why else
                                 "no prompt.response to parse (run leap-prompt first)")
-            text = prompt["response"], prompt.get("function")
-        program = parse_program(text[0], text[1], holding_at_start(record), nouns)
-        if not bare:  # a clip record: the program is held against the clip's own evidence
-            program["violations"] = sorted(program["violations"] + check_evidence(
-                program["steps"], evidence(record)), key=lambda v: v["step"])
-            program["consistent"] = not program["violations"]
+            samples = prompt.get("samples") if vote and isinstance(prompt.get("samples"), list) else None
+            texts = [t for t in samples if isinstance(t, str)] if samples else [prompt["response"]]
+            parsed, first_error = [], None
+            for k, response in enumerate(texts):
+                try:
+                    parsed.append((k, checked(record, parse_program(response, prompt.get("function"),
+                                                                    holding_at_start(record), nouns))))
+                except ClipError as e:
+                    first_error = first_error or e
+            if not parsed:
+                raise first_error
+            program = parsed[0][1] if not vote else choose(parsed, len(texts))
     except ClipError as e:
         if summary is not None:
             summary.fail(record, e)
@@ -49,6 +57,38 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
             f"step {v['step']} {v['verb']}: {v['reason']}" for v in program["violations"]))
     program["source"] = _source(nouns.embed)
     return out
+
+
+def checked(record: dict, program: dict) -> dict:
+    """The program held against its clip's own evidence: evidence violations and `consistent`."""
+    program["violations"] = sorted(program["violations"] + check_evidence(
+        program["steps"], evidence(record)), key=lambda v: v["step"])
+    program["consistent"] = not program["violations"]
+    return program
+
+
+VOTE_RULE = ("evidence first (consistent, then valid, then the rest), then the most agreement with "
+             "the other samples (mean Jaccard similarity of their sets of sub-actions), then fewer "
+             "violations, then the lower sample index")
+
+
+def choose(parsed: list[tuple[int, dict]], asked: int) -> dict:
+    """--vote: of the parsed samples (index, program), the one VOTE_RULE ranks first, marked
+    with `vote` (how many samples were asked and parsed, the chosen index, its agreement)."""
+    sets = [{(s["verb"], *s["objects"]) for s in p["steps"]} for _, p in parsed]
+
+    def agreement(i: int) -> float:
+        others = [len(sets[i] & b) / len(sets[i] | b) for j, b in enumerate(sets) if j != i and sets[i] | b]
+        return sum(others) / len(others) if others else 1.0
+
+    scores = [agreement(i) for i in range(len(parsed))]
+    best = min(range(len(parsed)), key=lambda i: (
+        -(2 * parsed[i][1]["consistent"] + parsed[i][1]["valid"]), -scores[i],
+        len(parsed[i][1]["violations"]), parsed[i][0]))
+    k, program = parsed[best]
+    program["vote"] = {"samples": asked, "parsed": len(parsed), "chosen": k,
+                       "agreement": round(scores[best], 4), "rule": VOTE_RULE}
+    return program
 
 
 @functools.lru_cache(maxsize=2)
