@@ -22,17 +22,29 @@ ORT_EXTRA ?= $(shell command -v nvidia-smi >/dev/null 2>&1 && echo gpu || echo c
 help:
 	@echo "make demo    run the whole pipeline on bundled real EPIC data (sets itself up)"
 	@echo "make test    run the test suite (sets itself up)"
-	@echo "make install create $(VENV) with the project and its $(ORT_EXTRA),train,dev extras"
+	@echo "make install create $(VENV) with the project and its $(ORT_EXTRA),train,dev extras (make demo needs only plot)"
 	@echo "make man     regenerate man/ from the tools' --help"
 	@echo "make clean   remove build outputs (keeps $(VENV))"
+
+# setuptools' "Editable installation" warning box is noise for a user's own checkout.
+PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q $(PIP_TORCH_ARGS) "$(TORCH)" -e ".[$(ORT_EXTRA),train,dev,plot]"
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(PIP_TORCH_ARGS) "$(TORCH)" -e ".[$(ORT_EXTRA),train,dev,plot]"
 	touch $@
+
+# The demo needs the light tools and matplotlib only (no torch, sentence-transformers or
+# onnxruntime: make install / make test add them); a full install already covers it.
+$(VENV)/.demo: pyproject.toml
+	@if [ ! $(VENV)/.installed -nt pyproject.toml ]; then \
+	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	  echo "setting up $(VENV) for the demo (light tools and matplotlib)"; \
+	  $(PIP) install -q --disable-pip-version-check -e ".[plot]"; fi
+	@touch $@
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -51,7 +63,7 @@ clean:
 DEMO     := build/demo
 DEMODATA := tests/data/demo
 
-demo: install
+demo: $(VENV)/.demo
 	@mkdir -p $(DEMO)
 	$(BIN)/leap-clips $(DEMODATA)/EPIC_100_validation.sample.csv -q \
 	  | $(BIN)/leap-audio --annotations $(DEMODATA)/EPIC_Sounds_validation.sample.csv -q \
@@ -64,12 +76,14 @@ demo: install
 	  | $(BIN)/leap-prompt --cache $(DEMO)/cache.db -q | $(BIN)/leap-parse -q -o $(DEMO)/media_programs.jsonl
 	$(BIN)/leap-stats $(DEMO)/programs.jsonl --png $(DEMO) -o $(DEMO)/stats.json
 	$(BIN)/leap-show --ids P03_22_3 $(DEMO)/programs.jsonl --png $(DEMO)/P03_22_3.png > $(DEMO)/P03_22_3.txt
+	$(BIN)/leap-show $(DEMO)/programs.jsonl --html $(DEMO)/programs.html
 	@echo
 	@echo "programs:         $(DEMO)/programs.jsonl ($$(wc -l < $(DEMO)/programs.jsonl) EPIC clips)"
 	@echo "                  $(DEMO)/media_programs.jsonl (real media through leap-audio's signal path)"
 	@echo "summary:          $(DEMO)/stats.json"
 	@echo "figures:          $$(ls $(DEMO)/*.png | tr '\n' ' ')"
 	@echo "one clip:         $(DEMO)/P03_22_3.txt  (leap-show --ids P03_22_3 $(DEMO)/programs.jsonl)"
+	@echo "in a browser:     $(DEMO)/programs.html  (every clip: timeline, frames, stub, program; the set's table)"
 
 # ---------------------------------------------------------------------------------------------
 # Reproduction on the full EPIC-KITCHENS-100 (paths are yours):

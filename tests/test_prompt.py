@@ -62,6 +62,8 @@ def test_rules_is_the_default_offline_model(clips, tmp_path):
     proc = prompt(clips, cache=tmp_path / "c.sqlite3", key=None)
     assert proc.returncode == 0, proc.stderr
     assert "no OPENAI_API_KEY and no --base-url: using the offline 'rules' model" in proc.stderr
+    quiet = prompt(clips, "-q", cache=tmp_path / "c.sqlite3", key=None)
+    assert quiet.returncode == 0 and quiet.stderr == "" and quiet.stdout == proc.stdout  # -q: not a word
     out = records(proc.stdout)
     assert len(out) == 50 and not any("error" in r for r in out)
     for r in out:

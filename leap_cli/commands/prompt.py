@@ -52,7 +52,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     note = lambda m: sys.stderr.write(m + "\n")  # noqa: E731 - one write: threads log too
     say = (lambda m: None) if opts.quiet else note  # noqa: E731
     params = {k: kw.pop(k) for k in ("temperature", "max_tokens", "seed", "retries", "backoff", "timeout")}
-    backend = llm.choose_backend(model, base_url, note, say, **params)
+    backend = llm.choose_backend(model, base_url, say, say, **params)  # the offline notice obeys -q
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
                           max_cost=max_cost, **kw)
     check_flags(backend, p, batch_action, max_cost)
