@@ -26,6 +26,9 @@ help:
 	@echo "make man     regenerate man/ from the tools' --help"
 	@echo "make clean   remove build outputs (keeps $(VENV))"
 
+# `pip install .` puts man/ in the venv's share/man (pyproject data-files), where `man` finds it
+# for a venv on PATH; an editable install does not copy data files, so they are linked.
+MAN_LINKS = mkdir -p $(VENV)/share/man/man1 && ln -sf $(CURDIR)/man/leap-*.1 $(VENV)/share/man/man1/
 # setuptools' "Editable installation" warning box is noise for a user's own checkout.
 PIP := PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip
 
@@ -35,6 +38,7 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(PIP_TORCH_ARGS) "$(TORCH)" -e ".[$(ORT_EXTRA),train,dev,plot]"
+	$(MAN_LINKS)
 	touch $@
 
 # The demo needs the light tools and matplotlib only (no torch, sentence-transformers or
@@ -44,6 +48,7 @@ $(VENV)/.demo: pyproject.toml
 	  test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
 	  echo "setting up $(VENV) for the demo (light tools and matplotlib)"; \
 	  $(PIP) install -q --disable-pip-version-check -e ".[plot]"; fi
+	@$(MAN_LINKS)
 	@touch $@
 
 test: install
@@ -52,6 +57,7 @@ test: install
 man: install
 	rm -f man/leap-*.1
 	$(BIN)/python -m leap_cli.manpages man
+	$(MAN_LINKS)
 
 clean:
 	rm -rf build .pytest_cache .hypothesis

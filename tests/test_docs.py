@@ -29,3 +29,25 @@ def test_man_page_is_current(name):
 def test_no_stale_pages_for_removed_tools():
     pages = {p.stem for p in (ROOT / "man").glob("leap-*.1")}
     assert pages == set(TOOLS), "man/ and the console scripts differ: run `make man`"
+
+
+def test_pip_install_puts_every_man_page_where_man_looks():
+    read_configuration = pytest.importorskip("setuptools.config.pyprojecttoml").read_configuration
+    files = dict(read_configuration(ROOT / "pyproject.toml")["tool"]["setuptools"]["data-files"])
+    assert sorted(files["share/man/man1"]) == sorted(f"man/{name}.1" for name in TOOLS)
+
+
+def test_the_venv_has_the_man_pages(tmp_path):
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    pages = os.path.join(sys.prefix, "share", "man", "man1")
+    missing = [n for n in TOOLS if not os.path.exists(os.path.join(pages, f"{n}.1"))]
+    assert missing == [], f"{pages} lacks {missing}: make install links them (pip install . copies them)"
+    if shutil.which("man"):  # man-db finds BIN/../share/man for every BIN on PATH
+        env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]}
+        env.pop("MANPATH", None)
+        where = subprocess.run(["man", "-w", "leap-prompt"], capture_output=True, text=True, env=env)
+        assert where.returncode == 0 and where.stdout.strip().endswith("leap-prompt.1")
