@@ -426,3 +426,11 @@ def test_parse_record_sets_consistent_and_keeps_valid_for_world_state():
     assert [(v["step"], v["kind"]) for v in p["violations"]] == [(1, "ungrounded"), (2, "ungrounded")]  # hob, spork
     bare = parse_record({"id": "y"}, Nouns(), text=('def f():\n    grasp("spork")\n', "f"))["program"]
     assert "consistent" not in bare and bare["violations"] == []
+
+
+def test_evidence_a_grab_with_both_hands_full_implies_a_release():
+    from leap_cli.program.checker import Event, evidence
+
+    rec = _ev_record([(1.0, "grab", "cup")], holding=("knife", "bowl"))
+    rec["contact"]["events"][0]["hand"] = "right"
+    assert evidence(rec).events == [Event(1.0, "release", "bowl"), Event(1.0, "grab", "cup")]

@@ -65,14 +65,14 @@ def test_rules_follow_the_evidence_in_time_order():
     assert body == [
         'use("bowl", "carrot")',          # sound at 0.55 s while holding the bowl
         'goto("carrot")',                 # walking 0.57-1.77 s, towards what is grabbed next
-        'if not in_hand("carrot"):',      # the carrot's grab at 2.82 s: a hand is freed first
-        'release("bowl")',
+        'release("bowl")',                # the carrot's grab at 2.82 s by the right hand: it lets go
+        'if not in_hand("carrot"):',      # of the bowl then (the evidence's own replay)
         'grasp("carrot")',
         'assert in_hand("carrot")',
         'while not is_cut("carrot"):',    # the verb's template, at that grab: knife in hand
         'use("knife", "carrot")',
-        'if not in_hand("board_chopping"):',  # grab at 3.50 s: a hand is freed first
-        'release("knife")',
+        'release("knife")',                   # grab at 3.50 s by the left hand: the knife goes
+        'if not in_hand("board_chopping"):',
         'grasp("board_chopping")',
         'assert in_hand("board_chopping")',
         'use("board_chopping", "carrot")',    # sound at 3.55 s
@@ -171,7 +171,8 @@ _t = st.floats(0, 5, allow_nan=False).map(lambda x: round(x, 2))
 _evidence = st.fixed_dictionaries({
     "verb_class": st.integers(0, 96), "noun": st.sampled_from(_NOUNS),
     "holding": st.lists(st.sampled_from(_NOUNS + [None]), min_size=2, max_size=2),
-    "contacts": st.lists(st.tuples(_t, st.sampled_from(["grab", "release"]), st.sampled_from(_NOUNS)), max_size=12),
+    "contacts": st.lists(st.tuples(_t, st.sampled_from(["grab", "release"]), st.sampled_from(_NOUNS),
+                                   st.sampled_from(["left", "right"])), max_size=12),
     "gotos": st.lists(_t, max_size=3),
     "sounds": st.lists(st.tuples(_t, st.sampled_from(["cut / chop", "footstep", "rustle", "water", None])), max_size=5),
 })
@@ -184,7 +185,7 @@ def test_rules_programs_valid_for_any_evidence(e):
     # instants, walks and sounds anywhere: the program stays valid, whole and within 9 steps.
     rec = {"id": "x", "start": 0, "stop": 5, "verb_class": e["verb_class"], "noun": e["noun"],
            "contact": {"holding_at_start": dict(zip(("left", "right"), e["holding"])),
-                       "events": [{"t": t, "hand": "left", "kind": k, "object": o} for t, k, o in e["contacts"]]},
+                       "events": [{"t": t, "hand": h, "kind": k, "object": o} for t, k, o, h in e["contacts"]]},
            "slam": {"goto": [{"start": t, "stop": t + 0.5} for t in sorted(e["gotos"])]},
            "audio": {"events": [{"label": lab, "start": t, "stop": t + 0.3} for t, lab in sorted(e["sounds"], key=lambda s: s[0])]}}
     prog = parse_program(rules.write_program(rec, "clip"), "clip")

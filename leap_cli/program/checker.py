@@ -229,6 +229,7 @@ ACCOUNTS = {"grab": ("grasp",), "release": ("release",), "touch": ("use", "grasp
 ORDERED = ("grab", "release", "touch", "goto")  # events whose steps must follow their times
 _EPS = 1e-6
 # A record with none of these (a hand-made one) has nothing to ground a program's objects in.
+_STAGES = frozenset(("detect", "contact", "slam", "audio"))
 GROUNDS = ("narration", "noun", "all_nouns", "context", "detect", "contact", "audio", "slam")  # events at the same instant are in no order
 
 
@@ -289,25 +290,33 @@ def narrated_nouns(record: dict) -> set[str]:
         if isinstance(c, int) and 0 <= c < len(table):
             out.add(table[c].key)
     context = record.get("context") if isinstance(record.get("context"), dict) else {}
-    texts = [record.get("narration"), *(context.get("before") or []), *(context.get("after") or [])]
-    for text in texts:
-        words = str(text or "").lower().split()
-        for k in (1, 2):  # "chopping board" is one noun
-            for i in range(len(words) - k + 1):
-                key = _noun_key(" ".join(words[i:i + k]))
-                if key:
-                    out.add(key)
+    for text in (record.get("narration"), *(context.get("before") or []), *(context.get("after") or [])):
+        if text:
+            out |= _text_nouns(str(text))
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _text_nouns(text: str) -> frozenset[str]:
+    """The noun keys a narration's words name (neighbouring clips share their narrations)."""
+    words = text.lower().split()
+    keys = (_noun_key(" ".join(words[i:i + k])) for k in (1, 2)  # "chopping board" is one noun
+            for i in range(len(words) - k + 1))
+    return frozenset(k for k in keys if k)
 
 
 def evidence(record: dict) -> Evidence:
     """The evidence of a clip record (stage keys marked missing say nothing)."""
+    grounds = any(k in record for k in GROUNDS)
+    if not (record.keys() & _STAGES):  # labels and narrations only
+        return Evidence(None, named=narrated_nouns(record), grounds=grounds)
     holding = holding_at_start(record)
     ev = Evidence(list(dict.fromkeys(map(noun_of, holding))) if holding is not None else None)
     ev.seen.update(ev.holding or ())
     ev.seen.update(noun_of(o) for o in _stage(record, "detect").get("objects") or [] if o)
-    contacts = _stage(record, "contact").get("events") or []
-    events = _contacts(contacts, set(ev.holding or ()))
+    contact = _stage(record, "contact")
+    contacts = contact.get("events") or []
+    events = _contacts(contacts, contact.get("holding_at_start") or {})
     ev.seen.update(noun_of(e["object"]) for e in contacts if isinstance(e, dict) and e.get("object"))
     events += [Event(float(g["start"]), "goto", None) for g in _stage(record, "slam").get("goto") or []]
     events += [Event(float(s["start"]), "sound", None) for s in _stage(record, "audio").get("events") or []
@@ -315,27 +324,45 @@ def evidence(record: dict) -> Evidence:
     order = {"goto": 0, "grab": 1, "release": 1, "touch": 1, "sound": 2}
     ev.events = sorted(events, key=lambda e: (e.t, order[e.kind]))
     ev.named = narrated_nouns(record)
-    ev.grounds = any(k in record for k in GROUNDS)
+    ev.grounds = grounds
     return ev
 
 
-def _contacts(raw: list, held: set[str]) -> list[Event]:
-    """Contact events replayed from the hands at the start: a grab of what is held already and a
-    release of what is not held contradict the evidence itself (detector noise) and are left
-    out; a contact with a fixture is a touch."""
+def _contacts(raw: list, holding: dict) -> list[Event]:
+    """Contact events replayed from the hands at the start (``contact.holding_at_start``): a grab
+    of what is held already and a release of what is not held contradict the evidence itself
+    (detector noise) and are left out; a grab with both hands full implies the release, then, of
+    what the grabbing hand held (a detector saw the new object, not the letting go); a contact
+    with a fixture is a touch."""
+    hands: dict[str, str | None] = {"left": None, "right": None}
+    for side in hands:
+        o = holding.get(side) if isinstance(holding, dict) else None
+        o = noun_of(o) if o else None
+        if o and o not in FIXTURES and o not in hands.values():
+            hands[side] = o
     out = []
     for e in sorted((e for e in raw if isinstance(e, dict) and e.get("kind") in ("grab", "release")
                      and e.get("object")), key=lambda e: (float(e["t"]), e["kind"] != "release")):
-        o, kind = noun_of(e["object"]), e["kind"]
+        o, kind, t = noun_of(e["object"]), e["kind"], float(e["t"])
         if o in FIXTURES:
-            touch = Event(float(e["t"]), "touch", o)
+            touch = Event(t, "touch", o)
             if kind == "grab" and touch not in out:  # both hands on the hob: one touch
                 out.append(touch)
             continue
-        if (kind == "grab") == (o in held):
+        held = [side for side, x in hands.items() if x == o]
+        if kind == "release":
+            if held:
+                hands[held[0]] = None
+                out.append(Event(t, "release", o))
             continue
-        (held.add if kind == "grab" else held.discard)(o)
-        out.append(Event(float(e["t"]), kind, o))
+        if held:
+            continue
+        side = next((s for s, x in hands.items() if x is None), None)
+        if side is None:
+            side = e.get("hand") if e.get("hand") in hands else "left"
+            out.append(Event(t, "release", hands[side]))
+        hands[side] = o
+        out.append(Event(t, "grab", o))
     return out
 
 
@@ -394,14 +421,16 @@ def check_evidence(steps, ev: Evidence) -> list[dict]:
     evidence nor a narration names (``ungrounded``), and steps standing for contact or walking
     events out of the events' time order (``order``)."""
     out = []
-    known = ev.seen | ev.named
+    seen, named = ev.seen, ev.named
     said: set[str] = set()
     for i, s in enumerate(steps if ev.grounds else ()):
-        for o in s.get("objects") or []:
-            if o not in known and o not in said:
+        for o in s["objects"]:
+            if o not in seen and o not in named and o not in said:
                 said.add(o)
                 out.append(violation(i, s["verb"], ("ungrounded", f"no evidence or narration names {o}")))
     timed = [e for e in ev.events if e.kind in ORDERED]
+    if not timed:
+        return out
     ordered = _in_order(steps, timed)
     kept, taken = {i for i, _ in ordered}, {j for _, j in ordered}
     rest = [i for i in range(len(steps)) if i not in kept]

@@ -61,8 +61,9 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
 
 def checked(record: dict, program: dict) -> dict:
     """The program held against its clip's own evidence: evidence violations and `consistent`."""
-    program["violations"] = sorted(program["violations"] + check_evidence(
-        program["steps"], evidence(record)), key=lambda v: v["step"])
+    found = check_evidence(program["steps"], evidence(record))
+    if found:
+        program["violations"] = sorted(program["violations"] + found, key=lambda v: v["step"])
     program["consistent"] = not program["violations"]
     return program
 
