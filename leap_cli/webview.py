@@ -200,7 +200,8 @@ def program_html(record: dict) -> str:
         cls = " violation" if any(k == "violation" for k, _, _ in here) else " warning" if here else ""
         notes = "".join(f'<span class="note {k}" title="{_e(kind)}">{"!" if k == "violation" else "~"} '
                         f'{_e(msg)}</span>' for k, kind, msg in here)
-        out.append(f'<span class="line{cls}" data-line="{n}"><span class="ln">{n}</span>{_e(line)}{notes}</span>\n')
+        # display:block lines: a newline between them would show as an empty line
+        out.append(f'<span class="line{cls}" data-line="{n}"><span class="ln">{n}</span>{_e(line)}{notes}</span>')
     out.append("</pre>")
     for k, kind, msg in loose + [m for n, ms in sorted(marks.items()) if n > len(text.splitlines()) for m in ms]:
         out.append(f'<p class="note {k}" title="{_e(kind)}">{"!" if k == "violation" else "~"} {_e(msg)}</p>')
@@ -432,8 +433,8 @@ svg text{font:11px system-ui,sans-serif}.tl .name{text-anchor:end}.tl .grid{stro
 .noimage{fill:#ddd}.box rect{fill:none;stroke:#fc0;stroke-width:2}.box text{fill:#fc0;paint-order:stroke;stroke:#000;stroke-width:2px}
 .hand rect{fill:none;stroke:#0cf;stroke-width:2;stroke-dasharray:4 2}
 .cols{display:flex;gap:1.5em;flex-wrap:wrap}.cols>div{flex:1 1 420px;min-width:0}
-.code{background:#f6f6f6;padding:.5em;overflow-x:auto;font:12px/1.45 ui-monospace,monospace;margin:0}
-.line{display:block;white-space:pre}.ln{display:inline-block;width:2.5em;color:#aaa;user-select:none}
+.code{background:#f6f6f6;padding:.5em;white-space:pre-wrap;font:12px/1.45 ui-monospace,monospace;margin:0}
+.line{display:block;white-space:pre-wrap}.ln{display:inline-block;width:2.5em;color:#aaa;user-select:none}
 .line.violation{background:#fde2e2}.line.warning{background:#fff3cd}
 .note{font-family:system-ui,sans-serif;margin-left:1em;font-size:.9em}.note.violation{color:#b00}.note.warning{color:#a60}
 p.note{margin:.2em 0}.steps{font:12px ui-monospace,monospace;color:#444}.pre{color:#555;font-size:.9em}

@@ -94,7 +94,7 @@ def test_violations_and_warnings_are_marked_at_their_lines(tmp_path):
     page, _ = write(tmp_path, program_set())
     doc = parse(page)
     section = page.split('id="clip-P01_01_13"', 1)[1].split("</section>", 1)[0]
-    lines = re.findall(r'<span class="line([^"]*)" data-line="(\d+)">(.*?)</span>\n', section)
+    lines = re.findall(r'<span class="line([^"]*)" data-line="(\d+)">(.*?)</span>(?=<span class="line|</pre>)', section)
     marked = {int(n): (cls.strip(), text) for cls, n, text in lines if cls.strip()}
     assert set(marked) == {3, 4}
     assert marked[3][0] == "violation" and "step 0 release: carrot is not in hand" in marked[3][1]

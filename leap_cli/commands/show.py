@@ -22,7 +22,7 @@ from ..stream import read_lines
                    "summary, Figure 5 and a table that sorts and filters.")
 @click.option("--frames", "n_frames", type=click.IntRange(0, 32), default=4, show_default=True,
               help="With --html: frames per clip with their boxes (JPEG thumbnails when the video is readable).")
-@click.option("--title", help="With --html: the page title (default: the input file's name).")
+@click.option("--title", help="With --html: the page title (default: the one id, else the input file's name).")
 @click.option("--width", type=click.IntRange(36), default=None,
               help="Terminal width; the timeline spans it (default: the terminal's).")
 def cli(inputs, ids, png, video, html, n_frames, title, width):
@@ -71,7 +71,8 @@ def write_html(inputs, ids, path, video, n_frames, title):
     jpegs = lambda record, picked: webview.video_jpegs(record, picked, video)  # noqa: E731
     part = f"{path}.part"
     with open(part, "w", encoding="utf-8") as out:
-        done = webview.write_page(records, out, title or ", ".join(os.path.basename(n) for n in names), jpegs, n_frames)
+        title = title or (ids if wanted and len(wanted) == 1 else ", ".join(os.path.basename(n) for n in names))
+        done = webview.write_page(records, out, title, jpegs, n_frames)
     if not done["clips"]:
         os.unlink(part)
         raise click.ClickException(f"no record{' for ' + ids if ids else 's'} in {', '.join(names)}")
