@@ -198,3 +198,14 @@ def test_page_in_headless_chromium(tmp_path, monkeypatch, hash_, packed):
                    timeout=120, check=True)
     pixels = imread(shot)
     assert pixels.shape[:2] == (900, 1200) and float(np.std(pixels[..., :3])) > 0.05  # not blank
+
+
+def test_a_line_that_is_not_a_record_is_an_error_row_and_said(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECORD) + "\n{not json\n")
+    res = run_tool("leap-show", f, "--html", tmp_path / "p.html", check=True)
+    assert res.stderr.startswith(f"leap-show: {f}:2: ")
+    rows = json.loads(re.search(r'id="rows">(.*?)</script>', (tmp_path / "p.html").read_text()).group(1))
+    assert [r[0] for r in rows] == ["P01_01_12", f"{f}:2"] and rows[1][2] == "error"
+    res = run_tool("leap-show", f, "--html", tmp_path / "q.html", "--png", tmp_path / "q.png")
+    assert res.returncode == 2 and "--html and --png: one at a time" in res.stderr

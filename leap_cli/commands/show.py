@@ -37,6 +37,8 @@ def cli(inputs, ids, png, video, html, n_frames, title, width):
     """
     from ..show import draw, render
 
+    if html and png:
+        raise click.UsageError("--html and --png: one at a time")
     if html:
         return write_html(inputs, ids, html, video, n_frames, title)
     if not ids:
@@ -66,13 +68,26 @@ def write_html(inputs, ids, path, video, n_frames, title):
 
     wanted = {i.strip() for i in ids.split(",") if i.strip()} if ids else None
     names = inputs or ("stdin",)
-    records = (line.record for line in read_lines(inputs or ("-",))
-               if line.record is not None and (wanted is None or line.record.get("id") in wanted))
+
+    def records():
+        for line in read_lines(inputs or ("-",)):
+            if line.record is None:  # shown as an error row (and said here), never dropped
+                click.echo(f"leap-show: {line.file}:{line.line}: {line.problem}", err=True)
+                if wanted is None:
+                    yield {"id": f"{line.file}:{line.line}", "error": {"stage": "show", "message": line.problem}}
+            elif wanted is None or line.record.get("id") in wanted:
+                yield line.record
+
     jpegs = lambda record, picked: webview.video_jpegs(record, picked, video)  # noqa: E731
     part = f"{path}.part"
-    with open(part, "w", encoding="utf-8") as out:
-        title = title or (ids if wanted and len(wanted) == 1 else ", ".join(os.path.basename(n) for n in names))
-        done = webview.write_page(records, out, title, jpegs, n_frames)
+    title = title or (ids if wanted and len(wanted) == 1 else ", ".join(os.path.basename(n) for n in names))
+    try:
+        with open(part, "w", encoding="utf-8") as out:
+            done = webview.write_page(records(), out, title, jpegs, n_frames)
+    except BaseException:  # Ctrl-C or a bad input: no half page left behind
+        if os.path.exists(part):
+            os.unlink(part)
+        raise
     if not done["clips"]:
         os.unlink(part)
         raise click.ClickException(f"no record{' for ' + ids if ids else 's'} in {', '.join(names)}")
