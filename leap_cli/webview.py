@@ -283,10 +283,10 @@ def _bars_svg(title: str, names: list[str], series: list[tuple[str, list[float]]
     """A grouped bar chart (log scale when asked), names under the bars."""
     import math
 
-    width, height, bottom, left = max(360, 22 * len(names) + 70), 260, 90, 50
+    width, height, bottom, left = max(360, 17 * len(names) + 100), 260, 90, 50
     top = max((v for _, vals in series for v in vals), default=1) or 1
     scale = (lambda v: math.log10(v + 1) / math.log10(top + 1)) if log else (lambda v: v / top)  # noqa: E731
-    plot_h, slot = height - bottom - 24, (width - left - 10) / max(len(names), 1)
+    plot_h, slot = height - bottom - 24, (width - left - 50) / max(len(names), 1)
     bw = slot * 0.8 / len(series)
     out = [f'<figure class="chart"><svg viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
            f'<text class="ctitle" x="{left}" y="14">{_e(title)}</text>']
@@ -298,7 +298,7 @@ def _bars_svg(title: str, names: list[str], series: list[tuple[str, list[float]]
     for i, n in enumerate(names):
         cx = left + (i + 0.5) * slot
         out.append(f'<text class="xl" transform="translate({cx:.1f},{24 + plot_h + 6}) rotate(60)">{_e(n)}</text>')
-    out.append(f'<line class="axis" x1="{left}" x2="{width - 10}" y1="{24 + plot_h}" y2="{24 + plot_h}"/>'
+    out.append(f'<line class="axis" x1="{left}" x2="{width - 50}" y1="{24 + plot_h}" y2="{24 + plot_h}"/>'
                f'<text class="tick ya" x="{left - 4}" y="{24 + 4}">{top:g}</text>')
     if len(series) > 1:
         out.append("".join(f'<rect class="s{j}" x="{width - 150}" y="{6 + 12 * j}" width="9" height="9"/>'
@@ -312,9 +312,9 @@ def _boxes_svg(title: str, groups: list[tuple[str, list[int]]]) -> str:
     """Figure 5a: sub-actions per program as one box (quartiles, whiskers at 1.5 IQR) per verb class."""
     import statistics
 
-    width, height, bottom, left = max(360, 22 * len(groups) + 70), 260, 90, 40
+    width, height, bottom, left = max(300, 20 * len(groups) + 100), 260, 90, 40
     top = max((max(v) for _, v in groups if v), default=1) or 1
-    plot_h, slot = height - bottom - 24, (width - left - 10) / max(len(groups), 1)
+    plot_h, slot = height - bottom - 24, (width - left - 50) / max(len(groups), 1)
     y = lambda v: 24 + plot_h - v / top * plot_h  # noqa: E731
     out = [f'<figure class="chart"><svg viewBox="0 0 {width} {height}" width="{width}" height="{height}">',
            f'<text class="ctitle" x="{left}" y="14">{_e(title)}</text>']
@@ -329,7 +329,7 @@ def _boxes_svg(title: str, groups: list[tuple[str, list[int]]]) -> str:
                    f'height="{max(y(q1) - y(q3), 1):.1f}"/><line class="med" x1="{cx - slot * 0.3:.1f}" '
                    f'x2="{cx + slot * 0.3:.1f}" y1="{y(med):.1f}" y2="{y(med):.1f}"/></g>'
                    f'<text class="xl" transform="translate({cx:.1f},{24 + plot_h + 6}) rotate(60)">{_e(name)}</text>')
-    out.append(f'<line class="axis" x1="{left}" x2="{width - 10}" y1="{24 + plot_h}" y2="{24 + plot_h}"/>'
+    out.append(f'<line class="axis" x1="{left}" x2="{width - 50}" y1="{24 + plot_h}" y2="{24 + plot_h}"/>'
                f'<text class="tick ya" x="{left - 4}" y="28">{top:g}</text>'
                f'<text class="tick ya" x="{left - 4}" y="{24 + plot_h}">0</text></svg></figure>')
     return "".join(out)
