@@ -272,11 +272,13 @@ def clip_section(record: dict, jpegs: Callable[[dict, list[dict]], list] | None 
 
 # ---------------------------------------------------------------------------------- the set --
 def table_row(record: dict) -> list:
-    """[id, narration, status, violations, warnings, sub-actions, model, verb class] for the table."""
+    """[id, narration, status, violations, warnings, sub-actions, model, verb class, consistent]."""
     program = record.get("program") or {}
+    consistent = program.get("consistent")
     return [record.get("id"), record.get("narration") or "", status(record), len(program.get("violations", [])),
             len(program.get("warnings", [])), len(program["steps"]) if "steps" in program else None,
-            (record.get("prompt") or {}).get("model") or "", verb_class(record)]
+            (record.get("prompt") or {}).get("model") or "", verb_class(record),
+            None if consistent is None else ("yes" if consistent else "no")]
 
 
 def _bars_svg(title: str, names: list[str], series: list[tuple[str, list[float]]], log: bool = False) -> str:
@@ -342,8 +344,14 @@ def summary_html(summary: Summary, top: int = 30) -> str:
     cells = [("clips", s["clips"]), ("programs", s["programs"]), ("coverage", f"{s['coverage']:.1%}"),
              ("valid", s["valid"]), ("invalid", s["invalid"]), ("errors", s["errors"]),
              ("recovered", s["recovered"]), ("sub-actions mean", sub["mean"]), ("median", sub["median"])]
+    quality = s.get("quality") or {}  # leap-stats' quality shares, whichever it computes
+    cells += [(k.replace("_", " "), f"{v:.1%}") for k, v in quality.items()
+              if isinstance(v, (int, float)) and k not in ("valid", "mean_length")]  # both shown above
     out = ['<section id="summary"><h2>summary</h2><dl class="nums">',
            "".join(f"<div><dt>{_e(k)}</dt><dd>{_e(v)}</dd></div>" for k, v in cells), "</dl>"]
+    if quality.get("violations_by_kind"):
+        out.append("<p>violations by kind: " + ", ".join(
+            f"{_e(k)} <b>{n}</b>" for k, n in quality["violations_by_kind"].items()) + "</p>")
     if s["violation_reasons"]:
         out.append("<details><summary>most common violations</summary><ol>" + "".join(
             f"<li>{_e(r)} <b>{n}</b></li>" for r, n in s["violation_reasons"].items()) + "</ol></details>")
@@ -458,7 +466,7 @@ TABLE = """<section id="set"><h2>clips</h2><div id="controls">
 <button id="next" type="button">&gt;</button></div>
 <table class="clips"><thead><tr><th data-k="0">id</th><th data-k="1">narration</th><th data-k="2">valid</th>
 <th data-k="3">violations</th><th data-k="4">warnings</th><th data-k="5">length</th><th data-k="6">model</th>
-<th data-k="7">verb class</th></tr></thead><tbody id="rows-body"></tbody></table></section>
+<th data-k="7">verb class</th><th data-k="8" title="against the clip's own evidence">consistent</th></tr></thead><tbody id="rows-body"></tbody></table></section>
 """
 
 # The page's one script: the table (filter, sort, 100 rows a page) and, for a big set, putting a
@@ -527,7 +535,8 @@ if(data){
       a.href="#clip-"+encodeURIComponent(r[0]);a.textContent=r[0];td.appendChild(a);tr.appendChild(td);
       tr.appendChild(cell(r[1]));tr.appendChild(cell(r[2],r[2]));tr.appendChild(cell(r[3]));
       tr.appendChild(cell(r[4]));tr.appendChild(cell(r[5]===null?"-":r[5]));tr.appendChild(cell(r[6]));
-      tr.appendChild(cell(r[7]));frag.appendChild(tr);});
+      tr.appendChild(cell(r[7]));tr.appendChild(cell(r[8]===null?"-":r[8],r[8]==="no"?"invalid":""));
+      frag.appendChild(tr);});
     body.appendChild(frag);
     count.textContent=shown.length+" of "+rows.length+" clips";
     pg.textContent="page "+(shown.length?page+1:0)+" / "+Math.ceil(shown.length/PAGE);

@@ -56,7 +56,8 @@ def program_set(n_extra: int = 0) -> list[dict]:
            "program": {"steps": [{"verb": "release", "objects": ["carrot"]}, {"verb": "goto", "objects": ["carrot"]}],
                        "violations": [{"step": 0, "verb": "release", "reason": "carrot is not in hand"},
                                       {"kind": "evidence", "reason": "release of carrot, never seen grabbed"}],
-                       "warnings": ["unquoted object name 'carrot' read as a string (line 4)"], "valid": False}}
+                       "warnings": ["unquoted object name 'carrot' read as a string (line 4)"], "valid": False,
+                       "consistent": False}}
     broken = {"id": "P01_01_14", "video_id": "P01_01", "start": 1.0, "stop": 2.0, "narration": "wash pan",
               "error": {"stage": "prompt", "message": "connection refused", "retryable": True}}
     extra = [{**RECORD, "id": f"X_{i}", "program": {**RECORD["program"], "valid": True}} for i in range(n_extra)]
@@ -83,6 +84,7 @@ def test_set_page_is_one_self_contained_document(tmp_path):
     assert [r[:6] for r in rows] == [["P01_01_12", "take carrots", "valid", 0, 1, 1],
                                      ["P01_01_13", "put <carrot> & go", "invalid", 2, 1, 2],
                                      ["P01_01_14", "wash pan", "error", 0, 0, None]]
+    assert [r[8] for r in rows] == [None, "no", None]  # consistent: only where leap-parse said
     assert "put &lt;carrot&gt; &amp; go" in page and "<carrot>" not in page.split("</style>", 1)[1].replace(
         '\\u003c', '')  # narration escaped in HTML, \u003c-escaped in the JSON
     assert "error in prompt: connection refused" in page
