@@ -68,3 +68,20 @@ def test_a_killed_stage_continues_but_not_from_a_stale_part(tmp_path):
     make(str(out / "audio.0.jsonl"), *args)
     audio = records((out / "audio.0.jsonl").read_text())
     assert "note" not in audio[0]["audio"] and len(audio) == 86
+
+
+def test_demo_sets_up_only_the_light_tools_and_writes_the_page(tmp_path):
+    venv = tmp_path / "venv"
+    plan = subprocess.run(["make", "-C", str(ROOT), "-n", "demo", f"VENV={venv}", "--no-print-directory"],
+                          capture_output=True, text=True, check=True).stdout
+    pip = [line for line in plan.splitlines() if "pip install" in line]
+    assert len(pip) == 1 and '-e ".[plot]"' in pip[0] and "torch" not in plan and "train" not in pip[0]
+    assert 'PYTHONWARNINGS="ignore:Editable installation"' in pip[0]  # setuptools' box stays out
+    assert f"{venv}/bin/leap-show build/demo/programs.jsonl --html build/demo/programs.html" in plan
+    # after a full install (its stamp newer than pyproject.toml) the demo installs nothing more
+    venv.mkdir()
+    (venv / ".installed").touch()
+    done = subprocess.run(["make", "-C", str(ROOT), f"{venv}/.demo", f"VENV={venv}", "--no-print-directory"],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout == "" and (venv / ".demo").exists() and not (venv / "bin").exists()
+    assert (venv / "share" / "man" / "man1" / "leap-show.1").resolve() == ROOT / "man" / "leap-show.1"
