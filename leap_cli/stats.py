@@ -76,9 +76,12 @@ class Summary:
         if "consistent" in program:
             q["consistent"][0] += bool(program["consistent"])
             q["consistent"][1] += 1
-        ev = evidence(rec)
+        try:
+            ev = evidence(rec)
+        except ValueError:  # leap-parse reports it; the metrics of evidence skip the clip
+            ev = None
         objects = {o for s in steps for o in s.get("objects") or []}
-        if ev.seen and objects:  # a clip with object evidence: which program objects it shows
+        if ev is not None and ev.seen and objects:  # a clip with object evidence: which program objects it shows
             q["grounding"][0] += len(objects & ev.seen)
             q["grounding"][1] += len(objects)
         if isinstance(rec.get("verb_class"), int) or rec.get("verb"):
@@ -90,7 +93,7 @@ class Summary:
             q["nouns"][1] += len(labels)
             q["both"][0] += agrees and labels <= objects
             q["both"][1] += 1
-        if ev.events:
+        if ev is not None and ev.events:
             q["events"][0] += len(match(steps, ev.events))
             q["events"][1] += len(ev.events)
 

@@ -249,3 +249,13 @@ def test_vote_with_text_is_a_usage_error(tmp_path):
     f.write_text(WASH)
     res = CliRunner().invoke(cli, ["--vote", "--text", str(f)])
     assert res.exit_code == 2 and "--vote chooses among a record's prompt.samples: not with --text" in res.output
+
+
+def test_malformed_evidence_is_an_error_record_not_a_crash():
+    contact = {"holding_at_start": {"left": None, "right": None},
+               "events": [{"t": "soon", "hand": "left", "kind": "grab", "object": "cup"}]}
+    res = CliRunner().invoke(cli, ["-q"], input=lines(clip("m", "take_milk", WASH, contact=contact, narration="x")))
+    assert res.exit_code == 0
+    (out,) = records(res.stdout)
+    assert out["error"] == {"stage": "parse",
+                            "message": "malformed evidence (ValueError: could not convert string to float: 'soon')"}

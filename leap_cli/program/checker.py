@@ -227,10 +227,10 @@ NOT_HANDS = frozenset({"footstep", "background", "human", "beep", "hoover / fan"
 ACCOUNTS = {"grab": ("grasp",), "release": ("release",), "touch": ("use", "grasp"), "goto": ("goto",),
             "sound": ("use", "move", "position")}
 ORDERED = ("grab", "release", "touch", "goto")  # events whose steps must follow their times
-_EPS = 1e-6
+_EPS = 1e-6  # events at the same instant are in no order
 # A record with none of these (a hand-made one) has nothing to ground a program's objects in.
 _STAGES = frozenset(("detect", "contact", "slam", "audio"))
-GROUNDS = ("narration", "noun", "all_nouns", "context", "detect", "contact", "audio", "slam")  # events at the same instant are in no order
+GROUNDS = ("narration", "noun", "all_nouns", "context", "detect", "contact", "audio", "slam")
 
 
 @dataclass(frozen=True)
@@ -306,7 +306,15 @@ def _text_nouns(text: str) -> frozenset[str]:
 
 
 def evidence(record: dict) -> Evidence:
-    """The evidence of a clip record (stage keys marked missing say nothing)."""
+    """The evidence of a clip record (stage keys marked missing say nothing); ValueError names
+    what is malformed."""
+    try:
+        return _evidence(record)
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise ValueError(f"malformed evidence ({type(e).__name__}: {e})") from None
+
+
+def _evidence(record: dict) -> Evidence:
     grounds = any(k in record for k in GROUNDS)
     if not (record.keys() & _STAGES):  # labels and narrations only
         return Evidence(None, named=narrated_nouns(record), grounds=grounds)

@@ -61,7 +61,11 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
 
 def checked(record: dict, program: dict) -> dict:
     """The program held against its clip's own evidence: evidence violations and `consistent`."""
-    found = check_evidence(program["steps"], evidence(record))
+    try:
+        ev = evidence(record)
+    except ValueError as e:
+        raise ClipError(str(e)) from None
+    found = check_evidence(program["steps"], ev)
     if found:
         program["violations"] = sorted(program["violations"] + found, key=lambda v: v["step"])
     program["consistent"] = not program["violations"]
