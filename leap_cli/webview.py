@@ -240,8 +240,9 @@ def clip_section(record: dict, jpegs: Callable[[dict, list[dict]], list] | None 
     cid = record.get("id")
     context = record.get("context") or {}
     head = [f'<section class="clip {status(record)}" id="{_e(anchor(cid))}">',
-            f'<h2><a href="#{_e(anchor(cid))}">{_e(cid)}</a> <q>{_e(record.get("narration") or "")}</q> '
-            f'<span class="badge {status(record)}">{status(record)}</span></h2>',
+            f'<h2><a href="#{_e(anchor(cid))}">{_e(cid)}</a> '
+            + (f'<q>{_e(record["narration"])}</q> ' if record.get("narration") else "")
+            + f'<span class="badge {status(record)}">{status(record)}</span></h2>',
             f'<p class="where">{_e(record.get("video_id", ""))} {_t(record.get("start", 0))}-'
             f'{_t(record.get("stop", 0))} s'
             + (f' · verb class {_e(verb_class(record))}' if record.get("verb") or record.get("verb_class") is not None
@@ -431,7 +432,7 @@ h1{font-size:1.3em}h2{font-size:1.1em;margin:.2em 0}h3{font-size:.95em;margin:.8
 section.clip{border-top:2px solid #ccc;padding:.6em 0}section.clip:target{background:#fffbe6}
 .badge{font-size:.75em;padding:1px 6px;border-radius:8px;color:#fff;vertical-align:middle}
 .badge.valid{background:#2a7}.badge.invalid{background:#d60}.badge.error{background:#c22}
-.where,.context{color:#555;margin:.1em 0}.error{color:#c22;font-weight:bold}
+.where,.context{color:#555;margin:.1em 0}p.error{color:#c22;font-weight:bold}
 svg text{font:11px system-ui,sans-serif}.tl .name{text-anchor:end}.tl .grid{stroke:#eee}
 .tl .tick{fill:#777;text-anchor:middle}.chart .tick{fill:#777}.chart .ya{text-anchor:end}.tl .span{fill:#4a90d9;opacity:.7}.tl .label{fill:#123}
 .tl .grab{fill:#2a7}.tl .release{fill:#d33}.tl .mark{fill:#555}.tl .seen{stroke:#333;stroke-width:1.5}
