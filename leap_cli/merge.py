@@ -63,7 +63,7 @@ def _merge(inputs, order, order_file):
     out, conflicts = [], {}
     for number, rid in enumerate(order if order is not None else first_seen, 1):
         if rid not in parts:
-            out.append(Line(order_file, number, problem=f"clip {rid} is in no input (a shard missing?)"))
+            out.append(Line(order_file, number, record={"id": rid}, problem=f"clip {rid} is in no input (a shard missing?)"))
             continue
         record, conflict = merge_records(parts.pop(rid))
         if conflict:

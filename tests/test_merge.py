@@ -50,6 +50,9 @@ def test_shards_back_in_clip_list_order_and_gaps_reported(tmp_path):
     missing = [r for r in gap if "error" in r]
     assert missing and all(r["error"]["file"] == str(clips) for r in missing)
     assert "is in no input (a shard missing?)" in missing[0]["error"]["message"]
+    shard2 = {r["id"] for r in records(shards[2].read_text())}
+    assert {r["id"] for r in missing} == shard2  # each error record keeps its clip's id
+    assert all(r["error"]["message"] == f"clip {r['id']} is in no input (a shard missing?)" for r in missing)
 
 
 def test_error_records_and_bad_lines_are_kept(tmp_path):

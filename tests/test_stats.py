@@ -50,6 +50,23 @@ def test_figure5_pngs(tmp_path):
         assert f"wrote {out / name}" in res.stderr
 
 
+def test_zero_programs_give_zero_counts_and_no_figures(tmp_path):
+    f = tmp_path / "p.jsonl"
+    f.write_text(json.dumps(RECS[3]) + "\n")  # every clip failed (a dead LLM endpoint)
+    out = tmp_path / "fig"
+    res = run_tool("leap-stats", f, "--png", out)
+    assert res.returncode == 0, res.stderr
+    s = json.loads(res.stdout)
+    assert (s["clips"], s["programs"], s["errors"], s["coverage"]) == (1, 0, 1, 0.0)
+    assert s["subactions_per_program"] == {"mean": 0.0, "median": 0, "histogram": {}}
+    assert res.stderr == "leap-stats: no programs among 1 records: figures skipped\n"
+    assert not out.exists() or not list(out.iterdir())
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    res = run_tool("leap-stats", empty, "--png", out, check=True)
+    assert json.loads(res.stdout)["clips"] == 0 and "no programs among 0 records" in res.stderr
+
+
 def test_label_objects_are_counted_by_class_key_like_the_programs():
     from leap_cli.ontology import noun_id
     from leap_cli.stats import summarize

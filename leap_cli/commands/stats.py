@@ -40,7 +40,9 @@ def cli(inputs, output, png_dir, top):
         return
     summary = read_set(inputs or ("-",))
     output.write(json.dumps(summary.result(), indent=2) + "\n")
-    if png_dir:
+    if png_dir and not summary.lengths:  # nothing to draw: a figure of no programs is no figure
+        click.echo(f"leap-stats: no programs among {summary.clips} records: figures skipped", err=True)
+    elif png_dir:
         for path in figure5(summary, png_dir, top):
             click.echo(f"leap-stats: wrote {path}", err=True)
 
