@@ -96,8 +96,11 @@ demo: $(VENV)/.demo
 #   make -j 8 programs EPIC_CSV=EPIC_100_train.csv VIDEOS=/data/EPIC-KITCHENS FIELDS=/data/fields \
 #        SOUNDS=EPIC_Sounds_train.csv VISOR=/data/visor SHARDS=8
 # One file per stage and shard: `make -j N` runs shards in parallel, a second `make` does nothing,
-# and a changed input re-runs only what depends on it. Each stage writes to .part with --resume
-# and renames when done, so a killed run continues where it stopped (unless an input changed since).
+# and a changed input or setting re-runs only that stage and what follows. Each stage writes to
+# .part with --resume and renames when done, so a killed run continues where it stopped (unless
+# an input or setting changed since). A stage output holding retryable errors (an LLM endpoint
+# down, a rate limit, the budget spent) is not finished: the next make runs exactly those clips
+# again. Extra flags for one stage: CLIPS_FLAGS, AUDIO_FLAGS, ..., PARSE_FLAGS, FIT_FLAGS, PREDICT_FLAGS.
 EPIC_CSV ?= EPIC_100_train.csv
 OUT      ?= build/epic
 SHARDS   ?= 8
@@ -110,41 +113,74 @@ DETECTOR ?=
 HOA      ?=
 LEAP_MODEL ?= rules
 SHARD_IDS := $(shell seq 0 $$(($(SHARDS) - 1)))
+STAGES    := audio slam detect contact prompt programs
 
-AUDIO_ARGS   := $(if $(SOUNDS),--annotations $(SOUNDS),$(if $(SOUNDS_MODEL),--model $(SOUNDS_MODEL)))
-SLAM_ARGS    := $(if $(FIELDS),--fields $(FIELDS),--fields $(OUT))
-DETECT_ARGS  := $(if $(DETECTOR),--model $(DETECTOR),$(if $(VISOR),--visor $(VISOR)))
-CONTACT_ARGS := $(if $(HOA),--hoa $(HOA),$(if $(VISOR),--visor $(VISOR)))
+CLIPS_ARGS   = $(if $(VIDEOS),--videos $(VIDEOS)) $(CLIPS_FLAGS)
+AUDIO_ARGS   = $(if $(SOUNDS),--annotations $(SOUNDS),$(if $(SOUNDS_MODEL),--model $(SOUNDS_MODEL))) $(AUDIO_FLAGS)
+SLAM_ARGS    = $(if $(FIELDS),--fields $(FIELDS),--fields $(OUT)) $(SLAM_FLAGS)
+DETECT_ARGS  = $(if $(DETECTOR),--model $(DETECTOR),$(if $(VISOR),--visor $(VISOR))) $(DETECT_FLAGS)
+CONTACT_ARGS = $(if $(HOA),--hoa $(HOA),$(if $(VISOR),--visor $(VISOR))) $(CONTACT_FLAGS)
+PROMPT_ARGS  = -m $(LEAP_MODEL) $(PROMPT_FLAGS)
+PARSE_ARGS   = $(PARSE_FLAGS)
 # The files under a source directory are prerequisites too: a changed EPIC Fields, VISOR or
 # hand-object file re-runs the stage that reads it, and what follows.
-files_in     = $(if $(1),$(shell find $(1) -type f 2>/dev/null))
+files_in     = $(if $(1),$(shell find $(1) -type f 2>/dev/null | LC_ALL=C sort))
 SLAM_DEPS    := $(call files_in,$(FIELDS))
 DETECT_DEPS  := $(if $(DETECTOR),$(DETECTOR),$(call files_in,$(VISOR)))
 CONTACT_DEPS := $(call files_in,$(if $(HOA),$(HOA),$(VISOR)))
-# A .part older than an input was cut short before that input changed: its records are stale.
-RUN = for f in $^; do [ $@.part -nt $$f ] || rm -f $@.part; done; \
-      $(BIN)/leap-$(1) -q --resume -o $@.part $(2) && mv $@.part $@
 
-$(OUT)/clips.jsonl: $(EPIC_CSV)
+# Settings stamps: $(call stamp,NAME,TEXT) is the file $(STAMPS)/NAME holding TEXT (a stage's
+# flags and the sources it reads), rewritten only when TEXT changed. It is a prerequisite of the
+# stage, so a changed setting re-runs that stage and what follows, and an unchanged one nothing.
+# Written when make reads this file, and only for goals of the reproduction (not test, demo...);
+# under make -n or -q nothing is written: a changed setting makes its stage out of date (FORCE).
+STAMPS := $(OUT)/settings
+REPRO  := $(filter-out help install test man clean demo $(VENV)/.installed,$(or $(MAKECMDGOALS),help))
+DRY    := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
+differ = $(subst x$(1)x,,x$(2)x)$(subst x$(2)x,,x$(1)x)
+stamp  = $(if $(REPRO),$(if $(call differ,$(file <$(STAMPS)/$(1)),$(strip $(1): $(2))),$(call restamp,$(1),$(strip $(1): $(2)))))$(STAMPS)/$(1)
+restamp = $(if $(DRY),FORCE ,$(shell mkdir -p $(STAMPS))$(file >$(STAMPS)/$(1),$(2)))
+# Outputs holding retryable error records are not finished: they are made again (FORCE), and
+# their stage's --resume re-runs exactly the clips whose records are retryable errors.
+RETRY  := $(if $(REPRO),$(shell grep -lF '"retryable":true' $(wildcard $(OUT)/*.jsonl) /dev/null 2>/dev/null))
+$(RETRY): FORCE
+FORCE:
+.PHONY: FORCE
+
+FINISH = $(BIN)/python -m leap_cli.finish
+# Continue a stage into $@.part: a finished $@ that is made again (retryable errors in it) is
+# resumed; a .part older than an input or the settings was cut short before they changed: its
+# records are stale and it starts over. On success the .part becomes $@ (see leap_cli/finish.py).
+define RUN
+@[ -e $@.part ] || [ ! -e $@ ] || mv $@ $@.part
+@for f in $(filter-out FORCE,$^); do [ $@.part -nt $$f ] || rm -f $@.part; done
+$(BIN)/leap-$(1) -q --resume -o $@.part $(2)
+@$(FINISH) $(1) $@
+endef
+
+$(OUT)/clips.jsonl: $(EPIC_CSV) $(call stamp,clips,$(CLIPS_ARGS))
 	@mkdir -p $(OUT)
-	$(call RUN,clips,$< $(if $(VIDEOS),--videos $(VIDEOS)))
-$(OUT)/audio.%.jsonl: $(OUT)/clips.jsonl $(SOUNDS) $(SOUNDS_MODEL)
+	$(call RUN,clips,$< $(CLIPS_ARGS))
+$(OUT)/audio.%.jsonl: $(OUT)/clips.jsonl $(SOUNDS) $(SOUNDS_MODEL) $(call stamp,audio,--shard K/$(SHARDS) $(AUDIO_ARGS))
 	$(call RUN,audio,$< --shard $*/$(SHARDS) $(AUDIO_ARGS))
-$(OUT)/slam.%.jsonl: $(OUT)/audio.%.jsonl $(SLAM_DEPS)
+$(OUT)/slam.%.jsonl: $(OUT)/audio.%.jsonl $(SLAM_DEPS) $(call stamp,slam,$(SLAM_ARGS) $(SLAM_DEPS))
 	$(call RUN,slam,$< $(SLAM_ARGS))
-$(OUT)/detect.%.jsonl: $(OUT)/slam.%.jsonl $(DETECT_DEPS)
+$(OUT)/detect.%.jsonl: $(OUT)/slam.%.jsonl $(DETECT_DEPS) $(call stamp,detect,$(DETECT_ARGS) $(DETECT_DEPS))
 	$(call RUN,detect,$< $(DETECT_ARGS))
-$(OUT)/contact.%.jsonl: $(OUT)/detect.%.jsonl $(CONTACT_DEPS)
+$(OUT)/contact.%.jsonl: $(OUT)/detect.%.jsonl $(CONTACT_DEPS) $(call stamp,contact,$(CONTACT_ARGS) $(CONTACT_DEPS))
 	$(call RUN,contact,$< $(CONTACT_ARGS))
-$(OUT)/prompt.%.jsonl: $(OUT)/contact.%.jsonl
-	$(call RUN,prompt,$< -m $(LEAP_MODEL))
-$(OUT)/programs.%.jsonl: $(OUT)/prompt.%.jsonl
-	$(call RUN,parse,$<)
+$(OUT)/prompt.%.jsonl: $(OUT)/contact.%.jsonl $(call stamp,prompt,$(PROMPT_ARGS))
+	$(call RUN,prompt,$< $(PROMPT_ARGS))
+$(OUT)/programs.%.jsonl: $(OUT)/prompt.%.jsonl $(call stamp,parse,$(PARSE_ARGS))
+	$(call RUN,parse,$< $(PARSE_ARGS))
 $(OUT)/programs.jsonl: $(OUT)/clips.jsonl $(foreach k,$(SHARD_IDS),$(OUT)/programs.$(k).jsonl)
-	$(BIN)/leap-merge -q --order $< $(foreach k,$(SHARD_IDS),$(OUT)/programs.$(k).jsonl) -o $@.part && mv $@.part $@
+	$(BIN)/leap-merge -q --order $< $(foreach k,$(SHARD_IDS),$(OUT)/programs.$(k).jsonl) -o $@.part
+	@$(FINISH) merge $@
 	$(BIN)/leap-stats $@ --png $(OUT) -o $(OUT)/stats.json
 programs: $(OUT)/programs.jsonl
-.SECONDARY:
+# Every stage file is named here, so none is an intermediate file: one that was deleted is made
+# again (an intermediate one would be skipped while what was built from it is up to date).
+$(foreach s,$(STAGES),$(foreach k,$(SHARD_IDS),$(OUT)/$(s).$(k).jsonl)):
 # A recipe that fails half way (leap-eval ... > metrics.json) leaves no file a later make would trust.
 .DELETE_ON_ERROR:
 
@@ -157,25 +193,40 @@ PRETRAINED ?=
 EPOCHS     ?= 30
 RUNS       ?= build/runs
 TRAIN      ?= $(BIN)/leap-train
+TASKS      := recognition anticipation
 # PRETRAINED is the official K400(+K710) UniFormerV2 checkpoint the paper starts from; without it
 # the backbone trains from scratch. Fits run with --resume (a killed or pre-empted run continues)
-# and touch a `trained` marker when they end: best.pt exists after the first epoch already.
-FIT = $(TRAIN) fit --programs $< --val $(OUT)/val_clips.jsonl $(if $(VIDEOS),--videos $(VIDEOS)) \
-      --backbone $(BACKBONE) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) --resume
+# and touch a `trained` marker when they end: best.pt exists after the first epoch already. A
+# last.pt older than the programs, the validation clips or the settings was trained on other
+# inputs: the fit starts afresh (leap-train itself refuses to resume it).
+FIT_ARGS     = $(if $(VIDEOS),--videos $(VIDEOS)) --backbone $(BACKBONE) $(if $(PRETRAINED),--pretrained $(PRETRAINED)) $(FIT_FLAGS)
+PREDICT_ARGS = $(if $(VIDEOS),--videos $(VIDEOS)) $(PREDICT_FLAGS)
+FIT = $(TRAIN) fit --programs $< --val $(OUT)/val_clips.jsonl $(FIT_ARGS) --resume
+define FRESH
+@for f in $^; do [ $(@D)/last.pt -nt $$f ] || [ ! -e $(@D)/last.pt ] || \
+  { echo "make: $(@D)/last.pt is older than $$f: training afresh"; rm -f $(@D)/last.pt $(@D)/best.pt; }; done
+endef
 
-$(OUT)/val_clips.jsonl: $(VAL_CSV)
+$(OUT)/val_clips.jsonl: $(VAL_CSV) $(call stamp,val_clips,$(CLIPS_ARGS))
 	@mkdir -p $(OUT)
-	$(call RUN,clips,$< $(if $(VIDEOS),--videos $(VIDEOS)))
-$(RUNS)/%-program/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl
+	$(call RUN,clips,$< $(CLIPS_ARGS))
+$(RUNS)/%-program/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl $(call stamp,fit-program,$(FIT_ARGS))
+	$(FRESH)
 	$(FIT) --task $* --stage program --epochs 5 --out $(@D) && touch $@
-$(RUNS)/%/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl $(RUNS)/%-program/trained
+$(RUNS)/%/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl $(RUNS)/%-program/trained $(call stamp,fit,$(FIT_ARGS) --epochs $(EPOCHS))
+	$(FRESH)
 	$(FIT) --task $* --context $(RUNS)/$*-program/best.pt --epochs $(EPOCHS) --out $(@D) && touch $@
-$(RUNS)/%/predictions.jsonl: $(RUNS)/%/trained $(OUT)/val_clips.jsonl
+# A predictions file with error records is not done: the errors are taken out of it (the next
+# make predicts those clips again) and make stops, naming the reasons.
+$(RUNS)/%/predictions.jsonl: $(RUNS)/%/trained $(OUT)/val_clips.jsonl $(call stamp,predict,$(PREDICT_ARGS))
+	@for f in $^; do [ $@.part -nt $$f ] || rm -f $@.part; done
 	$(BIN)/leap-train predict --checkpoint $(@D)/best.pt --context $(RUNS)/$*-program/best.pt \
-	  $(OUT)/val_clips.jsonl --resume -o $@.part && mv $@.part $@
+	  $(OUT)/val_clips.jsonl $(PREDICT_ARGS) -q --resume -o $@.part
+	@$(FINISH) --strict train $@
 $(RUNS)/%/metrics.json: $(RUNS)/%/predictions.jsonl $(VAL_CSV)
 	$(BIN)/leap-eval $* --predictions $< --annotations $(VAL_CSV) > $@
 	cat $@
+$(foreach t,$(TASKS),$(RUNS)/$(t)-program/trained $(RUNS)/$(t)/predictions.jsonl):
 
 train-recognition: $(RUNS)/recognition/trained
 train-anticipation: $(RUNS)/anticipation/trained

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 import time
+
+import pytest
 from pathlib import Path
 
 from conftest import DATA, ROOT, records
@@ -13,10 +15,54 @@ from conftest import DATA, ROOT, records
 DEMO = DATA / "demo"
 
 
-def make(*args, check=True):
+def make(*args, check=True, env=None):
+    """Run make in the project; with LEAP_MAKE_TRANSCRIPT=FILE each run is appended there."""
     venv = Path(sys.executable).parent.parent
-    return subprocess.run(["make", "-C", str(ROOT), f"VENV={venv}", *args], capture_output=True, text=True,
-                          check=check)
+    proc = subprocess.run(["make", "-C", str(ROOT), f"VENV={venv}", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})})
+    transcript = os.environ.get("LEAP_MAKE_TRANSCRIPT")
+    if transcript:
+        shown = " ".join(a for a in args if not a.startswith(("EPIC_CSV=", "SOUNDS=", "VISOR=", "FIELDS=", "--no-")))
+        with open(transcript, "a") as f:
+            f.write(f"$ {' '.join(f'{k}={v}' for k, v in (env or {}).items())} make {shown}\n{proc.stdout}{proc.stderr}"
+                    f"[exit {proc.returncode}]\n\n")
+    if check and proc.returncode:
+        raise AssertionError(f"make {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def tools_run(proc) -> list[str]:
+    """The stage commands make echoed, as 'leap-TOOL[.K]' (K: the shard written)."""
+    ran = []
+    for line in proc.stdout.splitlines():
+        words = line.split()
+        if words and words[0].split("/")[-1].startswith("leap-"):
+            tool = words[0].split("/")[-1]
+            out = next((w for w in words if w.endswith(".part")), "")
+            shard = out.split(".")[-3] if out.count(".") >= 3 and out.split(".")[-3].isdigit() else ""
+            ran.append(tool + (f".{shard}" if shard else ""))
+    return ran
+
+
+DEMO_SETTINGS = [f"EPIC_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", f"SOUNDS={DEMO / 'EPIC_Sounds_validation.sample.csv'}",
+                 f"VISOR={DEMO / 'visor'}", f"FIELDS={DEMO}", "SHARDS=2", "--no-print-directory"]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The demo data through make programs once (2 shards); each test works on a copy."""
+    out = tmp_path_factory.mktemp("epic") / "out"
+    make("-j2", "programs", f"OUT={out}", *DEMO_SETTINGS)
+    return out
+
+
+def copy_of(built, tmp_path) -> list[str]:
+    out = tmp_path / "out"
+    shutil.copytree(built, out)
+    (out / "settings").mkdir(exist_ok=True)
+    for stamp in (out / "settings").iterdir():  # the copy keeps the order of the mtimes
+        os.utime(stamp, (1, 1))
+    return [f"OUT={out}", *DEMO_SETTINGS]
 
 
 def test_sharded_pipeline_is_incremental(tmp_path):
@@ -85,3 +131,83 @@ def test_demo_sets_up_only_the_light_tools_and_writes_the_page(tmp_path):
                           capture_output=True, text=True, check=True)
     assert done.stdout == "" and (venv / ".demo").exists() and not (venv / "bin").exists()
     assert (venv / "share" / "man" / "man1" / "leap-show.1").resolve() == ROOT / "man" / "leap-show.1"
+
+
+def test_a_changed_setting_reruns_that_stage_and_what_follows(built, tmp_path):
+    args = copy_of(built, tmp_path)
+    out = tmp_path / "out"
+    assert make("-q", "programs", *args, check=False).returncode == 0  # the copy is up to date
+    plan = make("-n", "programs", *args, "LEAP_MODEL=gpt-4o")  # a dry run writes no stamp...
+    assert tools_run(plan) == ["leap-prompt.0", "leap-parse.0", "leap-prompt.1", "leap-parse.1",
+                               "leap-merge", "leap-stats"] or sorted(tools_run(plan)) == sorted(
+        ["leap-prompt.0", "leap-parse.0", "leap-prompt.1", "leap-parse.1", "leap-merge", "leap-stats"])
+    assert make("-q", "programs", *args, check=False).returncode == 0  # ...so nothing changed for real
+
+    ran = make("programs", *args, "PROMPT_FLAGS=--no-cache")  # a prompt flag is a prompt setting too
+    assert sorted(tools_run(ran)) == ["leap-merge", "leap-parse.0", "leap-parse.1", "leap-prompt.0",
+                                      "leap-prompt.1", "leap-stats"]
+    assert (out / "settings" / "prompt").read_text() == "prompt: -m rules --no-cache\n"
+    assert "Nothing to be done" in make("programs", *args, "PROMPT_FLAGS=--no-cache").stdout
+    assert make("-q", "programs", *args, "PROMPT_FLAGS=--no-cache", check=False).returncode == 0
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    ran = make("programs", *args, "PROMPT_FLAGS=--no-cache", f"VIDEOS={videos}")  # clips onwards
+    assert sorted(tools_run(ran)) == sorted(["leap-clips", "leap-merge", "leap-stats"] + [
+        f"leap-{t}.{k}" for t in ("audio", "slam", "detect", "contact", "prompt", "parse") for k in (0, 1)])
+    assert f"--videos {videos}" in ran.stdout
+    assert "Nothing to be done" in make("programs", *args, "PROMPT_FLAGS=--no-cache", f"VIDEOS={videos}").stdout
+
+
+def test_a_deleted_stage_file_is_made_again(built, tmp_path):
+    args = copy_of(built, tmp_path)
+    out = tmp_path / "out"
+    (out / "prompt.1.jsonl").unlink()
+    (out / "programs.1.jsonl").unlink()
+    ran = make("programs", *args)
+    assert tools_run(ran) == ["leap-prompt.1", "leap-parse.1", "leap-merge", "leap-stats"]
+    assert len(records((out / "programs.jsonl").read_text())) == 86
+
+
+def test_retryable_errors_are_run_again_and_only_they(built, tmp_path):
+    args = copy_of(built, tmp_path)
+    out = tmp_path / "out"
+    lines = (out / "prompt.0.jsonl").read_text().splitlines(keepends=True)
+    failed = [3, 10, 17]
+    injected = list(lines)
+    for i in failed:  # what a dead endpoint leaves: the clip's record with a retryable error
+        rec = {k: v for k, v in json.loads(lines[i]).items() if k != "prompt"}
+        rec["error"] = {"stage": "prompt", "message": "query failed after 7 attempts: connection error",
+                        "retryable": True}
+        injected[i] = json.dumps(rec, separators=(",", ":")) + "\n"
+    (out / "prompt.0.jsonl").write_text("".join(injected))
+    time.sleep(0.01)
+    os.utime(out / "programs.0.jsonl")
+    os.utime(out / "programs.jsonl")  # what follows is newer: only the retryable errors make it stale
+
+    assert make("-q", "programs", *args, check=False).returncode == 1  # not finished
+    ran = make("programs", *args)
+    assert tools_run(ran) == ["leap-prompt.0", "leap-parse.0", "leap-merge", "leap-stats"]
+    again = (out / "prompt.0.jsonl").read_text().splitlines(keepends=True)
+    kept = [x for i, x in enumerate(lines) if i not in failed]
+    assert again[:len(kept)] == kept  # the other records untouched, in place
+    redone = {r["id"]: r["prompt"]["response"] for r in records("".join(again[len(kept):]))}
+    assert redone == {r["id"]: r["prompt"]["response"] for r in records("".join(lines[i] for i in failed))}
+    merged = records((out / "programs.jsonl").read_text())
+    assert len(merged) == 86 and not [r for r in merged if "error" in r]
+    assert "Nothing to be done" in make("programs", *args).stdout
+
+
+def test_every_clip_failing_still_makes_the_programs(built, tmp_path):
+    args = copy_of(built, tmp_path)
+    out = tmp_path / "out"
+    dead = {"OPENAI_BASE_URL": "http://127.0.0.1:9/v1", "LEAP_CACHE": str(tmp_path / "cache.db")}
+    ran = make("programs", *args, "LEAP_MODEL=some-model", "PROMPT_FLAGS=--retries 0", env=dead)
+    for k in (0, 1):
+        n = len(records((out / f"prompt.{k}.jsonl").read_text()))
+        assert (f"make: {out}/prompt.{k}.jsonl: {n} of {n} clips failed in leap-prompt "
+                f"({n}x query failed after 1 attempts: connection error") in ran.stderr
+    assert "leap-stats: no programs among 86 records: figures skipped" in ran.stderr
+    stats = json.loads((out / "stats.json").read_text())
+    assert (stats["clips"], stats["programs"], stats["errors"]) == (86, 0, 86)
+    assert len(records((out / "programs.jsonl").read_text())) == 86
