@@ -211,3 +211,44 @@ def test_every_clip_failing_still_makes_the_programs(built, tmp_path):
     stats = json.loads((out / "stats.json").read_text())
     assert (stats["clips"], stats["programs"], stats["errors"]) == (86, 0, 86)
     assert len(records((out / "programs.jsonl").read_text())) == 86
+
+
+def test_training_is_redone_when_the_programs_change_and_predictions_with_errors_are_not_kept(built, tmp_path):
+    pytest.importorskip("torch")
+    import numpy as np
+
+    args = copy_of(built, tmp_path)
+    out, runs, feats = tmp_path / "out", tmp_path / "runs", tmp_path / "features"
+    feats.mkdir()
+    rng = np.random.default_rng(0)
+    for r in records((out / "clips.jsonl").read_text()):
+        np.save(feats / f"{r['id']}.npy", (rng.normal(size=8) + 3 * np.eye(8)[r["verb_class"] % 8]).astype(np.float32))
+    train = [*args, f"RUNS={runs}", f"VAL_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", "BACKBONE=features",
+             "EPOCHS=1", f"FIT_FLAGS=--features {feats} --batch-size 16 --workers 0 --embed-cache {tmp_path / 'emb'}",
+             f"PREDICT_FLAGS=--features {feats} --workers 0"]
+    env = {"OMP_NUM_THREADS": "1"}
+    ran = make(str(runs / "recognition" / "trained"), *train, env=env)
+    assert tools_run(ran) == ["leap-clips", "leap-train", "leap-train"]  # val clips, program stage, full
+    assert make("-q", str(runs / "recognition" / "trained"), *train, check=False).returncode == 0
+
+    ran = make(str(runs / "recognition" / "trained"), *train, "PARSE_FLAGS=--strict", env=env)  # new programs
+    assert tools_run(ran) == ["leap-parse.0", "leap-parse.1", "leap-merge", "leap-stats", "leap-train", "leap-train"]
+    for stage in ("recognition-program", "recognition"):
+        assert f"make: {runs / stage}/last.pt is older than" in ran.stdout and "training afresh" in ran.stdout
+    epochs = [json.loads(x[len("leap-train: "):])["epoch"] for x in ran.stderr.splitlines()
+              if x.startswith('leap-train: {"clips_per_s"')]
+    assert epochs == [0, 1, 2, 3, 4, 0]  # both networks trained again from epoch 0 (5 + EPOCHS=1)
+
+    missing = next(feats.iterdir())
+    hidden = missing.rename(tmp_path / missing.name)  # one validation clip cannot be predicted
+    metrics = str(runs / "recognition" / "metrics.json")
+    failed = make(metrics, *train, "PARSE_FLAGS=--strict", check=False, env=env)
+    assert failed.returncode != 0
+    predictions = runs / "recognition" / "predictions.jsonl"
+    assert f"make: {predictions}: 1 of 86 records are errors (1x " in failed.stderr
+    assert not predictions.exists() and len(records(Path(f"{predictions}.part").read_text())) == 85
+    hidden.rename(missing)
+    ran = make(metrics, *train, "PARSE_FLAGS=--strict", env=env)  # only that clip is predicted again
+    assert [r["id"] for r in records(predictions.read_text())][-1] == missing.stem
+    assert 0 <= json.loads(Path(metrics).read_text())["all_action_accuracy_at_1"] <= 100  # over all 86 clips
+    assert "Nothing to be done" in make(metrics, *train, "PARSE_FLAGS=--strict", env=env).stdout
