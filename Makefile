@@ -64,7 +64,9 @@ clean:
 
 # ---------------------------------------------------------------------------------------------
 # Demo: the whole pipeline on bundled real data (tests/data/demo: EPIC-100 narrations, EPIC-Sounds
-# events and VISOR objects/contacts of P03_22 and P06_10; real media samples for the video path).
+# events and VISOR objects/contacts of P03_22 and P06_10; real media samples for the video path;
+# SYNTHETIC camera poses in the EPIC Fields format, labelled so, for leap-slam's walking: see
+# tests/data/demo/fields/README.md).
 # The offline `rules` model writes the programs unless OPENAI_API_KEY or OPENAI_BASE_URL is set.
 DEMO     := build/demo
 DEMODATA := tests/data/demo
@@ -73,7 +75,7 @@ demo: $(VENV)/.demo
 	@mkdir -p $(DEMO)
 	$(BIN)/leap-clips $(DEMODATA)/EPIC_100_validation.sample.csv -q \
 	  | $(BIN)/leap-audio --annotations $(DEMODATA)/EPIC_Sounds_validation.sample.csv -q \
-	  | $(BIN)/leap-slam --fields $(DEMODATA) -q \
+	  | $(BIN)/leap-slam --fields $(DEMODATA)/fields -q \
 	  | $(BIN)/leap-detect --visor $(DEMODATA)/visor -q \
 	  | $(BIN)/leap-contact --visor $(DEMODATA)/visor -q \
 	  | $(BIN)/leap-prompt --cache $(DEMO)/cache.db -q \
@@ -135,7 +137,7 @@ CONTACT_DEPS := $(call files_in,$(if $(HOA),$(HOA),$(VISOR)))
 # Written when make reads this file, and only for goals of the reproduction (not test, demo...);
 # under make -n or -q nothing is written: a changed setting makes its stage out of date (FORCE).
 STAMPS := $(OUT)/settings
-REPRO  := $(filter-out help install test man clean demo $(VENV)/.installed,$(or $(MAKECMDGOALS),help))
+REPRO  := $(filter-out help install test man clean demo $(VENV)/.installed $(VENV)/.demo,$(or $(MAKECMDGOALS),help))
 DRY    := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
 differ = $(subst x$(1)x,,x$(2)x)$(subst x$(2)x,,x$(1)x)
 stamp  = $(if $(REPRO),$(if $(call differ,$(file <$(STAMPS)/$(1)),$(strip $(1): $(2))),$(call restamp,$(1),$(strip $(1): $(2)))))$(STAMPS)/$(1)

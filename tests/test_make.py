@@ -45,7 +45,7 @@ def tools_run(proc) -> list[str]:
 
 
 DEMO_SETTINGS = [f"EPIC_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", f"SOUNDS={DEMO / 'EPIC_Sounds_validation.sample.csv'}",
-                 f"VISOR={DEMO / 'visor'}", f"FIELDS={DEMO}", "SHARDS=2", "--no-print-directory"]
+                 f"VISOR={DEMO / 'visor'}", f"FIELDS={DEMO / 'fields'}", "SHARDS=2", "--no-print-directory"]
 
 
 @pytest.fixture(scope="module")

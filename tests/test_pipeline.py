@@ -13,7 +13,7 @@ DEMO = DATA / "demo"
 STAGES = [
     ("leap-clips", [str(DEMO / "EPIC_100_validation.sample.csv")]),
     ("leap-audio", ["--annotations", str(DEMO / "EPIC_Sounds_validation.sample.csv")]),
-    ("leap-slam", ["--fields", str(DEMO)]),
+    ("leap-slam", ["--fields", str(DEMO / "fields")]),
     ("leap-detect", ["--visor", str(DEMO / "visor")]),
     ("leap-contact", ["--visor", str(DEMO / "visor")]),
     ("leap-prompt", ["-m", "rules", "--no-cache"]),
@@ -46,7 +46,11 @@ def test_each_stage_adds_its_key_with_provenance(outputs):
     for key, tool_name in [("audio", "leap-audio"), ("slam", "leap-slam"), ("detect", "leap-detect"),
                            ("contact", "leap-contact")]:
         assert all(r[key]["source"]["tool"] == tool_name for r in final if "error" not in r)
-    assert all("missing" in r["slam"] for r in final)  # no EPIC Fields file for these videos
+    # the demo's poses are SYNTHETIC (tests/data/demo/fields/README.md): walking to the fixtures
+    walking = [r for r in final if r["slam"]["goto"]]
+    assert not [r for r in final if "missing" in r["slam"]] and len(walking) >= 20
+    assert "P03_22_2" in {r["id"] for r in walking}  # "open fridge": walked to the fridge
+    assert sum(any(s["verb"] == "goto" for s in r["program"]["steps"]) for r in walking if "program" in r) >= 10
     with_program = [r for r in final if "program" in r and "error" not in r]
     assert len(with_program) >= 80
 
