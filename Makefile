@@ -140,7 +140,7 @@ STAMPS := $(OUT)/settings
 REPRO  := $(filter-out help install test man clean demo $(VENV)/.installed $(VENV)/.demo,$(or $(MAKECMDGOALS),help))
 DRY    := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -$(MAKEFLAGS)))
 differ = $(subst x$(1)x,,x$(2)x)$(subst x$(2)x,,x$(1)x)
-stamp  = $(if $(REPRO),$(if $(call differ,$(file <$(STAMPS)/$(1)),$(strip $(1): $(2))),$(call restamp,$(1),$(strip $(1): $(2)))))$(STAMPS)/$(1)
+stamp  = $(if $(REPRO),$(if $(call differ,$(shell cat $(STAMPS)/$(1) 2>/dev/null),$(strip $(1): $(2))),$(call restamp,$(1),$(strip $(1): $(2)))))$(STAMPS)/$(1)
 restamp = $(if $(DRY),FORCE ,$(shell mkdir -p $(STAMPS))$(file >$(STAMPS)/$(1),$(2)))
 # Outputs holding retryable error records are not finished: they are made again (FORCE), and
 # their stage's --resume re-runs exactly the clips whose records are retryable errors.
