@@ -21,7 +21,8 @@ from ..stream import read_lines
               help="Write one self-contained page (no network): the clip, or the whole set with its "
                    "summary, Figure 5 and a table that sorts and filters.")
 @click.option("--frames", "n_frames", type=click.IntRange(0, 32), default=4, show_default=True,
-              help="With --html: frames per clip with their boxes (JPEG thumbnails when the video is readable).")
+              help="With --html: frames per clip with their boxes (JPEG thumbnails when the video is readable: "
+                   "one ffmpeg call each, so a big set with videos wants few).")
 @click.option("--title", help="With --html: the page title (default: the one id, else the input file's name).")
 @click.option("--width", type=click.IntRange(36), default=None,
               help="Terminal width; the timeline spans it (default: the terminal's).")
