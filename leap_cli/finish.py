@@ -29,7 +29,8 @@ class Errors:
     def add(self, err: dict) -> None:
         self.errors += 1
         self.retryable += err.get("retryable") is True
-        self.reasons[str(err.get("message", "no message"))[:160]] += 1
+        message = str(err.get("message", "no message"))
+        self.reasons[message if len(message) <= 160 else message[:159] + "…"] += 1
 
     def why(self) -> str:
         named = "; ".join(f"{n}x {reason}" for reason, n in self.reasons.most_common(SHOWN))

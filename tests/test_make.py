@@ -252,3 +252,26 @@ def test_training_is_redone_when_the_programs_change_and_predictions_with_errors
     assert [r["id"] for r in records(predictions.read_text())][-1] == missing.stem
     assert 0 <= json.loads(Path(metrics).read_text())["all_action_accuracy_at_1"] <= 100  # over all 86 clips
     assert "is up to date" in make(metrics, *train, "PARSE_FLAGS=--strict", env=env).stdout
+
+
+def test_finish_names_the_failures_and_keeps_a_file_with_retryable_ones(tmp_path, capsys):
+    from leap_cli.finish import finish
+
+    target = tmp_path / "prompt.0.jsonl"
+    lines = [{"id": "a", "prompt": {}},
+             {"id": "b", "error": {"stage": "prompt", "message": "rate limited (429)", "retryable": True}},
+             {"id": "c", "error": {"stage": "prompt", "message": "rate limited (429)", "retryable": True}},
+             {"id": "d", "error": {"stage": "clips", "message": "no video file"}},  # an earlier stage's
+             {"id": "e", "error": {"stage": "prompt", "message": "x" * 200}}]
+    Path(f"{target}.part").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert finish("prompt", str(target)) == 0
+    assert records(target.read_text()) == lines and not Path(f"{target}.part").exists()
+    assert capsys.readouterr().err == (f"make: {target}: 3 of 5 clips failed in leap-prompt (2x rate limited (429); "
+                                       f"1x {'x' * 159}…); the next make runs the 2 retryable ones again\n")
+
+    predictions = tmp_path / "predictions.jsonl"
+    Path(f"{predictions}.part").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    assert finish("train", str(predictions), strict=True) == 1
+    assert not predictions.exists() and records(Path(f"{predictions}.part").read_text()) == lines[:1]
+    assert capsys.readouterr().err.startswith(f"make: {predictions}: 4 of 5 records are errors (2x rate limited")
+    assert finish("train", str(predictions), strict=True) == 0 and records(predictions.read_text()) == lines[:1]
