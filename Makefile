@@ -160,7 +160,7 @@ $(BIN)/leap-$(1) -q --resume -o $@.part $(2)
 @$(FINISH) $(1) $@
 endef
 
-$(OUT)/clips.jsonl: $(EPIC_CSV) $(call stamp,clips,$(CLIPS_ARGS))
+$(OUT)/clips.jsonl: $(EPIC_CSV) $(call stamp,clips,$(EPIC_CSV) $(CLIPS_ARGS))
 	@mkdir -p $(OUT)
 	$(call RUN,clips,$< $(CLIPS_ARGS))
 $(OUT)/audio.%.jsonl: $(OUT)/clips.jsonl $(SOUNDS) $(SOUNDS_MODEL) $(call stamp,audio,--shard K/$(SHARDS) $(AUDIO_ARGS))
@@ -209,7 +209,7 @@ define FRESH
   { echo "make: $(@D)/last.pt is older than $$f: training afresh"; rm -f $(@D)/last.pt $(@D)/best.pt; }; done
 endef
 
-$(OUT)/val_clips.jsonl: $(VAL_CSV) $(call stamp,val_clips,$(CLIPS_ARGS))
+$(OUT)/val_clips.jsonl: $(VAL_CSV) $(call stamp,val_clips,$(VAL_CSV) $(CLIPS_ARGS))
 	@mkdir -p $(OUT)
 	$(call RUN,clips,$< $(CLIPS_ARGS))
 $(RUNS)/%-program/trained: $(OUT)/programs.jsonl $(OUT)/val_clips.jsonl $(call stamp,fit-program,$(FIT_ARGS))
