@@ -80,12 +80,13 @@ def lanes(record: dict) -> list[tuple[str, list[tuple[float, float, str]]]]:
 
 def timeline_text(record: dict, width: int = 64) -> list[str]:
     """A text timeline of the clip, one row per evidence kind: '=' spans, '+'/'-' grabs/releases
-    ('±' both in one column), '*' frames with detections."""
+    ('±' both in one column), '*' frames with detections; an empty row says why it is empty."""
     length = max(float(record.get("stop", 0)) - float(record.get("start", 0)), 1e-6)
     col = lambda t: min(width - 1, max(0, int(round(float(t) / length * (width - 1)))))  # noqa: E731
     out = [f"{'':12}0{'':{width - 2}}{length:.2f} s"]
-    for name, items in lanes(record):
-        cells = [" "] * width
+    for name, _, items, state in evidence(record):
+        # an empty row says why: "none found", "missing (reason)" (cut to fit) or "not run"
+        cells = list(f" {state[:width - 2]}".ljust(width)) if state else [" "] * width
         for start, stop, label in items:
             if start == stop:
                 mark = label[0] if label[:1] in (GRAB, RELEASE) else "*"

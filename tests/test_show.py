@@ -39,6 +39,10 @@ def test_terminal_view(tmp_path):
     assert right.split("|")[1].index("+") == 36
     assert "+carrot @2.82" in out
     assert "detect: missing (no VISOR file for P01_01)" in out
+    objects = next(l for l in lines if l.strip().startswith("objects |"))
+    assert objects == "    objects | missing (no VISOR file for P01_01)" + " " * 29 + "|"
+    left = next(l for l in lines if l.strip().startswith("left hand |"))
+    assert left == "  left hand | none found" + " " * 53 + "|"
     assert "# Heard sound of scrub at time 0.55 sec to 0.93 sec" in out  # the stub, beside...
     assert '    grasp("carrot")' in out and "0. grasp(carrot)" in out  # ...the program
     assert "~ unquoted object name" in out
