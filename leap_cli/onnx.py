@@ -82,3 +82,54 @@ def load_manifest(model: str, manifest: str | None = None, check_hash: bool = Tr
         raise ModelError(f"{model}: sha256 differs from the manifest's {expected} "
                          "(a different export? update the manifest or pass the right file)")
     return data
+
+
+class ManifestMismatch(ModelError):
+    """The manifest says something about the model's inputs or outputs that the model contradicts
+    (a usage error, reported once at start)."""
+
+
+_DTYPES = {"tensor(float)": "float32", "tensor(uint8)": "uint8", "tensor(float16)": "float16",
+           "tensor(int32)": "int32", "tensor(int64)": "int64"}
+
+
+def check_io(session, where: str, input_name: str | None, dtype: str | None, layout: str | None,
+             size, batch: int | None, outputs: list[str]) -> dict:
+    """Check a manifest's input/output description against the model's own; return what the
+    manifest omitted, taken from the model (``input_name``, ``dtype``, ``layout``, ``size`` (w, h),
+    ``batch``).
+
+    ``size`` is (w, h), a short side (int) or None; only a (w, h) is compared with fixed sizes."""
+    inputs = {i.name: i for i in session.get_inputs()}
+    if input_name is not None and input_name not in inputs:
+        raise ManifestMismatch(f"{where}: input.name {input_name!r}: the model's inputs are {', '.join(inputs)}")
+    inp = inputs[input_name] if input_name else session.get_inputs()[0]
+    model_dtype = _DTYPES.get(inp.type, inp.type)
+    if dtype is not None and dtype != model_dtype:
+        raise ManifestMismatch(f"{where}: input.dtype {dtype!r}: the model's {inp.name} takes {model_dtype}")
+    shape = list(inp.shape)
+    if len(shape) != 4:
+        raise ManifestMismatch(f"{where}: input {inp.name} has rank {len(shape)} ({shape}); an image model takes 4")
+    fixed = [d if isinstance(d, int) and d > 0 else None for d in shape]
+    if layout is None:  # the model says: 3 channels on axis 1 (NCHW) or axis 3 (NHWC)
+        layout = "NHWC" if fixed[3] == 3 and fixed[1] != 3 else "NCHW"
+    ch, hh, ww = (1, 2, 3) if layout == "NCHW" else (3, 1, 2)
+    if fixed[ch] not in (None, 3):
+        raise ManifestMismatch(f"{where}: input.layout {layout!r}: the model's {inp.name} is {shape} "
+                               f"(axis {ch} is {fixed[ch]}, not 3 channels)")
+    filled = {"input_name": inp.name, "dtype": model_dtype, "layout": layout}
+    if fixed[hh] and fixed[ww]:
+        if isinstance(size, (tuple, list)) and (int(size[0]), int(size[1])) != (fixed[ww], fixed[hh]):
+            raise ManifestMismatch(f"{where}: input.size {list(size)}: the model's {inp.name} takes "
+                                   f"{fixed[ww]}x{fixed[hh]} (w x h)")
+        if size is None or isinstance(size, int):
+            filled["size"] = (fixed[ww], fixed[hh])
+    if fixed[0]:
+        if batch is not None and int(batch) != fixed[0]:
+            raise ManifestMismatch(f"{where}: input.batch {batch}: the model's {inp.name} takes batches of {fixed[0]}")
+        filled["batch"] = fixed[0]
+    known = [o.name for o in session.get_outputs()]
+    absent = [o for o in outputs if o not in known]
+    if absent:
+        raise ManifestMismatch(f"{where}: output {', '.join(absent)}: the model's outputs are {', '.join(known)}")
+    return filled

@@ -175,7 +175,7 @@ def test_postprocess_per_class_scores_background_and_batch1_outputs():
                           normalized=False, nms=False)
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [50, 50, 60, 70]], np.float32)   # [N, 4]
     scores = np.array([[0.9, 0.05, 0.05], [0.1, 0.8, 0.1], [0.2, 0.1, 0.7]], np.float32)  # [N, C]
-    ((b, n, s),) = detect.postprocess(det, {"boxes": boxes, "scores": scores}, 1, 100, 100, 0.5, 0.5)
+    ((b, n, s, hands),) = detect.postprocess(det, {"boxes": boxes, "scores": scores}, 1, 100, 100, 0.5, 0.5)
     # column 0 is background: box 0 has no object class over 0.5
     assert n == ["tomato", "cucumber"] and s == pytest.approx([0.8, 0.7])
     assert b[0] == pytest.approx((0.01, 0.01, 0.11, 0.11)) and b[1] == pytest.approx((0.5, 0.5, 0.6, 0.7))

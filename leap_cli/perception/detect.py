@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import collections
 import csv
+import functools
 import io
 import json
 import math
@@ -20,6 +21,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from .. import ontology
+from . import layouts
 from . import visor as visor_mod
 
 # EPIC-55 object labels: boxes are (top, left, height, width) in pixels of 1920x1080 frames.
@@ -36,6 +38,7 @@ class FrameDetections:
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     nouns: tuple[str, ...] = ()
     scores: tuple[float, ...] = ()
+    hands: tuple[tuple[tuple[float, float, float, float], str, float], ...] = ()  # (box, label, score)
 
     def record(self) -> dict:
         return {"t": round(self.t, 3),
@@ -65,9 +68,11 @@ def label_map(spec, base_dir: str = ".", read_text: Callable[[str], str] | None 
     Detection ``label_map.pbtxt`` (names: EPIC-55 class keys or EPIC-100 words).
     """
     if isinstance(spec, dict) and "scheme" in spec:
-        if spec["scheme"] != "epic55":
-            raise ManifestError(f"unknown label scheme {spec['scheme']!r} (known: epic55)")
         offset = int(spec.get("offset", 0))
+        if spec["scheme"] == "coco":
+            return {i + offset: noun for i, (_, noun) in enumerate(coco_labels())}
+        if spec["scheme"] != "epic55":
+            raise ManifestError(f"unknown label scheme {spec['scheme']!r} (known: epic55, coco)")
         return {c.id + offset: ontology.epic55_to_100(c.id) for c in ontology.epic55_nouns()}
     if isinstance(spec, str):
         import os
@@ -84,6 +89,41 @@ def label_map(spec, base_dir: str = ".", read_text: Callable[[str], str] | None 
     if isinstance(spec, dict):
         return {int(k): _key(w) for k, w in spec.items()}
     raise ManifestError("labels must be a scheme, a dict, a list or a CSV file name")
+
+
+def label_names(spec, base_dir: str = ".") -> dict[int, str]:
+    """Model class id -> the model's own name for it (reports of unmapped classes, hand labels)."""
+    if isinstance(spec, dict) and "scheme" in spec:
+        offset = int(spec.get("offset", 0))
+        if spec["scheme"] == "coco":
+            return {i + offset: name for i, (name, _) in enumerate(coco_labels())}
+        return {c.id + offset: c.key for c in ontology.epic55_nouns()}
+    if isinstance(spec, list):
+        return {i: str(w) for i, w in enumerate(spec) if w}
+    if isinstance(spec, dict):
+        return {int(k): str(w) for k, w in spec.items() if w}
+    if isinstance(spec, str) and not spec.endswith(".pbtxt"):
+        import os
+        path = spec if os.path.isabs(spec) else os.path.join(base_dir, spec)
+        with open(path, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        col = next((c for c in ("name", "epic55_key", "noun") if rows and c in rows[0]), None)
+        return {int(r["class"]): r[col] for r in rows if col and r[col]}
+    return {}
+
+
+def coco_labels() -> list[tuple[str, str | None]]:
+    """The 80 COCO detection classes in their contiguous order, each with its EPIC-100 noun key
+    (None: no EPIC-100 noun) from leap_cli/data/coco_to_epic100.csv (checked by hand)."""
+    return list(_coco_labels())
+
+
+@functools.lru_cache(maxsize=1)
+def _coco_labels() -> tuple[tuple[str, str | None], ...]:
+    from importlib import resources
+
+    text = resources.files("leap_cli").joinpath("data/coco_to_epic100.csv").read_text(encoding="utf-8")
+    return tuple((r["coco"], r["noun"] or None) for r in csv.DictReader(io.StringIO(text)))
 
 
 def pbtxt_labels(text: str) -> dict[int, str | None]:
@@ -120,21 +160,35 @@ class Detector:
     dtype: str = "float32"                 # float32 | uint8
     color: str = "RGB"                     # RGB | BGR
     size: tuple[int, int] | int | None = None   # (w, h), short side, or None (native)
+    resize: str = "stretch"                # stretch | letterbox (aspect kept, padded; needs (w, h))
+    pad_value: int = 114                   # letterbox padding grey
     scale: float = 1.0 / 255.0             # float input = pixel * scale, then (x - mean) / std
     mean: tuple[float, float, float] = (0.0, 0.0, 0.0)
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     batch: int | None = None               # fixed batch size the model takes (1 for most exports)
-    boxes: str = "boxes"                   # output names
-    scores: str = "scores"
+    out_layout: str = "separate"           # layouts.LAYOUTS
+    boxes: str = "boxes"                   # output names (packed/yolo: the one output; ssd: regressors)
+    scores: str | None = "scores"
     classes: str | None = "classes"        # None: scores are [N, C] per-class scores
     count: str | None = None               # valid-detection count output (TF: num_detections)
-    box_format: str = "xyxy"               # xyxy | yxyx
-    normalized: bool = True                # boxes in [0, 1], else pixels of the model input
+    box_format: str = "xyxy"               # xyxy | yxyx | cxcywh
+    normalized: bool | None = True         # boxes in [0, 1], else pixels of the model input; None: per batch
     nms: bool = True                       # the model applies NMS itself
     background: int | None = None          # class-score column to ignore (no classes output)
+    num_classes: int | None = None         # yolo: the class-score columns
+    objectness: bool = False               # yolo: an objectness score before the class scores
+    anchors: np.ndarray | None = field(default=None, compare=False)   # ssd: [A, 2] centres
+    sigmoid: bool = True                   # ssd: scores are logits
+    hands: frozenset = frozenset()         # classes that are hands: detect.hands, never objects
+    names: dict = field(default_factory=dict)   # class -> the model's own name
+    threshold: float | None = None         # the manifest's score threshold (the flag overrides)
+    name: str | None = None                # the manifest's name (provenance)
 
     def output_names(self) -> list[str]:
         return [n for n in (self.boxes, self.scores, self.classes, self.count) if n]
+
+    def label(self, c: int) -> str:
+        return self.names.get(c) or self.labels.get(c) or f"class {c}"
 
 
 def input_fields(inp: dict) -> dict:
@@ -144,6 +198,7 @@ def input_fields(inp: dict) -> dict:
         input_name=inp.get("name"), layout=str(inp.get("layout", "NCHW")).upper(),
         dtype=inp.get("dtype", "float32"), color=str(inp.get("color", "RGB")).upper(),
         size=tuple(int(v) for v in size) if isinstance(size, list) else size,
+        resize=str(inp.get("resize", "stretch")).lower(), pad_value=int(inp.get("pad_value", 114)),
         scale=float(inp.get("scale", 1.0 / 255.0)),
         mean=tuple(float(v) for v in inp.get("mean", (0, 0, 0))),
         std=tuple(float(v) for v in inp.get("std", (1, 1, 1))),
@@ -151,23 +206,52 @@ def input_fields(inp: dict) -> dict:
     if fields["layout"] not in ("NCHW", "NHWC") or fields["dtype"] not in ("float32", "uint8") \
             or fields["color"] not in ("RGB", "BGR"):
         raise ManifestError("input layout must be NCHW|NHWC, dtype float32|uint8, color RGB|BGR")
+    if fields["resize"] not in ("stretch", "letterbox"):
+        raise ManifestError("input resize must be stretch or letterbox")
+    if fields["resize"] == "letterbox" and not isinstance(fields["size"], tuple):
+        raise ManifestError("input resize letterbox needs size [w, h]")
+    return fields
+
+
+def output_fields(out: dict, labels: dict) -> dict:
+    """Detector keyword arguments for a manifest's ``output`` part (see layouts.py)."""
+    kind = str(out.get("layout", "separate")).lower()
+    if kind not in layouts.LAYOUTS:
+        raise ManifestError(f"output layout must be one of {', '.join(layouts.LAYOUTS)}")
+    normalized = out.get("normalized")
+    fields = dict(out_layout=kind, box_format=str(out.get("box_format", "xyxy")).lower(),
+                  normalized=None if normalized is None else bool(normalized),
+                  nms=bool(out.get("nms", False)), background=out.get("background"), count=out.get("count"))
+    if kind == "separate":
+        fields.update(boxes=out["boxes"], scores=out["scores"], classes=out.get("classes"))
+    elif kind == "packed":
+        fields.update(boxes=out["detections"], scores=None, classes=None)
+    elif kind == "yolo":
+        fields.update(boxes=out["predictions"], scores=None, classes=None, box_format="cxcywh",
+                      normalized=bool(normalized) if normalized is not None else False,
+                      objectness=bool(out.get("objectness", False)),
+                      num_classes=int(out.get("num_classes") or (max(labels) + 1 if labels else 0)))
+    else:
+        anchors = out["anchors"]
+        fields.update(boxes=out["regressors"], scores=out["scores"], classes=None, normalized=True,
+                      sigmoid=bool(out.get("sigmoid", True)),
+                      anchors=layouts.ssd_anchors(anchors["grid"], float(anchors.get("offset", 0.5))))
+    if fields["box_format"] not in ("xyxy", "yxyx", "cxcywh"):
+        raise ManifestError("output box_format must be xyxy, yxyx or cxcywh")
     return fields
 
 
 def from_manifest(m: dict, base_dir: str = ".") -> Detector:
-    """Build a Detector from a manifest dict (see models/epic55-faster-rcnn/manifest.json)."""
+    """Build a Detector from a manifest dict (see models/*/manifest.json)."""
     try:
-        out = m["output"]
-        det = Detector(
-            labels=label_map(m["labels"], base_dir), **input_fields(m.get("input", {})),
-            boxes=out["boxes"], scores=out["scores"], classes=out.get("classes"),
-            count=out.get("count"), box_format=str(out.get("box_format", "xyxy")).lower(),
-            normalized=bool(out.get("normalized", True)), nms=bool(out.get("nms", False)),
-            background=out.get("background"))
+        labels = label_map(m["labels"], base_dir)
+        threshold = m.get("threshold")
+        det = Detector(labels=labels, **input_fields(m.get("input", {})), **output_fields(m["output"], labels),
+                       hands=frozenset(int(c) for c in m.get("hands", ())),
+                       names=label_names(m["labels"], base_dir), name=m.get("name"),
+                       threshold=None if threshold is None else float(threshold))
     except KeyError as e:
         raise ManifestError(f"manifest lacks {e.args[0]!r}") from None
-    if det.box_format not in ("xyxy", "yxyx"):
-        raise ManifestError("output box_format must be xyxy or yxyx")
     return det
 
 
@@ -213,41 +297,82 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float) -> list[int
 
 @dataclass
 class Stats:
-    unmapped: int = 0   # boxes over the threshold whose class has no EPIC-100 noun
+    """Counts over a clip (or a run): what the threshold and the label map left out."""
+    unmapped: collections.Counter = field(default_factory=collections.Counter)  # model name -> boxes
+    candidates: int = 0          # boxes the model put out with a score > 0
+    passed: int = 0              # of those, at or over the threshold
+    best: float = 0.0            # the best candidate score
+
+    def add(self, other: "Stats") -> None:
+        self.unmapped.update(other.unmapped)
+        self.candidates += other.candidates
+        self.passed += other.passed
+        self.best = max(self.best, other.best)
 
 
-def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: int, height: int,
-                threshold: float, nms_iou: float, stats: Stats | None = None
-                ) -> list[tuple[list, list, list]]:
-    """The model's outputs for a batch of n images -> per image (boxes, nouns, scores)."""
-    boxes = np.asarray(outputs[det.boxes], np.float32)
-    scores = np.asarray(outputs[det.scores], np.float32)
-    classes = np.asarray(outputs[det.classes]) if det.classes else None
-    if boxes.ndim == 2:  # no batch axis: a batch-1 model
-        boxes, scores = boxes[None], scores[None]
-        classes = None if classes is None else classes[None]
-    count = np.asarray(outputs[det.count]).reshape(-1) if det.count else None
-    if boxes.shape[0] != n:
-        raise ManifestError(f"model returned {boxes.shape[0]} images for a batch of {n}")
-    result = []
+def decode(det: Detector, outputs: dict[str, np.ndarray], n: int, width: int, height: int):
+    """The model's outputs for a batch of n images -> per image (boxes [N, 4] xyxy in the model's
+    unit, scores [N] or [N, C], classes [N] or None), ``count`` applied."""
+    if np.ndim(outputs[det.boxes]) == 2:
+        batched = {k: np.asarray(v)[None] for k, v in outputs.items()}  # no batch axis: a batch-1 model
+    else:
+        batched = {k: np.asarray(v) for k, v in outputs.items()}
+    if batched[det.boxes].shape[0] != n:
+        raise ManifestError(f"model returned {batched[det.boxes].shape[0]} images for a batch of {n}")
+    count = batched[det.count].reshape(-1) if det.count else None
+    images = []
     for i in range(n):
-        b, s = boxes[i], scores[i]                     # [N, 4], [N] or [N, C]
-        c = None if classes is None else classes[i]
+        main = batched[det.boxes][i]
+        if det.out_layout == "packed":
+            b, s, c = layouts.decode_packed(main)
+        elif det.out_layout == "yolo":
+            b, s, c = layouts.decode_yolo(main, det.num_classes, det.objectness)
+        elif det.out_layout == "ssd":
+            b, s, c = layouts.decode_ssd(main, batched[det.scores][i], det.anchors, (width, height), det.sigmoid)
+        else:
+            b, s = np.asarray(main, np.float32), np.asarray(batched[det.scores][i], np.float32)
+            c = None if det.classes is None else batched[det.classes][i]
+            if det.box_format == "yxyx":
+                b = b[:, [1, 0, 3, 2]]
+            elif det.box_format == "cxcywh":
+                b = layouts._xywh_to_xyxy(b)
+        if det.out_layout == "packed" and det.box_format == "yxyx":
+            b = b[:, [1, 0, 3, 2]]
         if count is not None:
             k = int(count[i])
             b, s, c = b[:k], s[:k], None if c is None else c[:k]
-        if c is None:  # per-class scores [N, C]: one candidate per (box, class) over the threshold
+        images.append((b, s, c))
+    return images
+
+
+def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: int, height: int,
+                threshold: float, nms_iou: float, stats: Stats | None = None,
+                box: layouts.Letterbox | None = None) -> list[tuple[list, list, list, list]]:
+    """The model's outputs for a batch of n images (width x height: the model input) -> per image
+    (boxes, nouns, scores, hands); boxes xyxy normalised to the frame (``box``: the letterbox the
+    frame was placed in, mapped back)."""
+    stats = stats if stats is not None else Stats()
+    result = []
+    for b, s, c in decode(det, outputs, n, width, height):   # [N, 4], [N] or [N, C], [N] or None
+        if c is None:  # per-class scores [N, C]: one candidate per (box, class)
             cols = [j for j in range(s.shape[1]) if j != det.background]
-            idx, cls = np.nonzero(s[:, cols] >= threshold)
+            sub = s[:, cols]
+            stats.candidates += int((sub.max(axis=1, initial=0) > 0).sum()) if len(sub) else 0
+            stats.best = max(stats.best, float(sub.max(initial=0)))
+            idx, cls = np.nonzero(sub >= threshold)
             cls = np.asarray(cols, np.int64)[cls] if len(cols) else cls
             b, s, c = b[idx], s[idx, cls], cls
         else:
+            stats.candidates += int((s > 0).sum())
+            stats.best = max(stats.best, float(s.max(initial=0)))
             keep = s >= threshold
             b, s, c = b[keep], s[keep], np.asarray(c)[keep]
+        stats.passed += len(s)
         c = np.rint(c).astype(np.int64)                # TF exports classes as floats
-        if det.box_format == "yxyx":
-            b = b[:, [1, 0, 3, 2]]
-        if not det.normalized:
+        normalized = det.normalized if det.normalized is not None else bool(len(b) == 0 or b.max() <= 1.0 + 1e-6)
+        if box is not None:
+            b = layouts.unletterbox(b * np.asarray([width, height, width, height], np.float32) if normalized else b, box)
+        elif not normalized:
             b = b / np.asarray([width, height, width, height], np.float32)
         b = b.clip(0.0, 1.0)
         if not det.nms and len(b):
@@ -257,20 +382,35 @@ def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: in
                 keep_idx += [int(members[j]) for j in nms(b[members], s[members], nms_iou)]
             keep_idx.sort(key=lambda j: -s[j])
             b, s, c = b[keep_idx], s[keep_idx], c[keep_idx]
-        out_b, out_n, out_s = [], [], []
+        out_b, out_n, out_s, hands = [], [], [], []
         for bb, ss, cc in zip(b, s, c):
-            noun = det.labels.get(int(cc))
-            if noun is None:
-                if stats is not None:
-                    stats.unmapped += 1
-                continue
             if bb[2] <= bb[0] or bb[3] <= bb[1]:
                 continue
-            out_b.append(tuple(float(v) for v in bb))
+            xyxy = tuple(float(v) for v in bb)
+            if int(cc) in det.hands:
+                hands.append((xyxy, det.label(int(cc)), float(ss)))
+                continue
+            noun = det.labels.get(int(cc))
+            if noun is None:
+                stats.unmapped[det.label(int(cc))] += 1
+                continue
+            out_b.append(xyxy)
             out_n.append(noun)
             out_s.append(float(ss))
-        result.append((out_b, out_n, out_s))
+        result.append((out_b, out_n, out_s, hands))
     return result
+
+
+def model_input(det: Detector, frames: np.ndarray) -> tuple[np.ndarray, int, int, layouts.Letterbox | None]:
+    """Decoded frames [n, H, W, 3] -> (the tensor, input width, height, letterbox or None)."""
+    box = None
+    if det.resize == "letterbox":
+        w, h = det.size
+        box = layouts.letterbox(frames.shape[2], frames.shape[1], w, h)
+        if (box.inner_w, box.inner_h) != (frames.shape[2], frames.shape[1]):
+            raise ManifestError(f"letterbox frames must be decoded at {box.inner_w}x{box.inner_h}")
+        frames = layouts.pad(frames, box, det.pad_value)
+    return preprocess(det, frames), frames.shape[2], frames.shape[1], box
 
 
 def run_detector(det: Detector, batches: Iterable[tuple[np.ndarray, np.ndarray]],
@@ -283,13 +423,17 @@ def run_detector(det: Detector, batches: Iterable[tuple[np.ndarray, np.ndarray]]
     for times, frames in batches:
         step = det.batch or len(frames)
         for a in range(0, len(frames), step):
-            chunk = frames[a:a + step]                 # [b, H, W, 3]
-            h, w = chunk.shape[1:3]
-            per_image = postprocess(det, run(preprocess(det, chunk)), len(chunk), w, h,
-                                    threshold, nms_iou, stats)
-            for t, (b, n, s) in zip(times[a:a + step], per_image):
-                out.append(FrameDetections(float(t) - clip_start, tuple(b), tuple(n), tuple(s)))
+            x, w, h, box = model_input(det, frames[a:a + step])
+            per_image = postprocess(det, run(x), len(x), w, h, threshold, nms_iou, stats, box)
+            for t, (b, n, s, hands) in zip(times[a:a + step], per_image):
+                out.append(FrameDetections(float(t) - clip_start, tuple(b), tuple(n), tuple(s), tuple(hands)))
     return out
+
+
+def hand_records(frames: Iterable[FrameDetections]) -> list[dict]:
+    """detect.hands: every hand box, ``{"t", "box", "label", "score"}`` (label: the model's class)."""
+    return [{"t": round(f.t, 3), "box": [round(v, 4) for v in box], "label": label, "score": round(score, 4)}
+            for f in frames for box, label, score in f.hands]
 
 
 # --- precomputed sources ---------------------------------------------------------------------

@@ -5,6 +5,7 @@ once per clip record; it returns the value of the record's ``detect`` key.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import sys
@@ -13,7 +14,7 @@ from typing import Callable, Iterable, Iterator
 
 from .. import media, records
 from ..onnx import ModelError
-from . import detect, visor
+from . import detect, layouts, visor
 
 DEFAULT_FPS = 4.0
 MAX_PROBLEMS_SHOWN = 10
@@ -107,29 +108,70 @@ class OnnxModel:
 
 
 def model_frames(record: dict, det: detect.Detector, fps: float | None, batch: int):
-    """The clip's frames, decoded once at the model's size, in batches, prefetched."""
+    """The clip's frames, decoded once at the model's size (letterbox: the size inside the
+    padding, from the video's aspect), in batches, prefetched."""
     start, stop = window(record)
-    return prefetch(media.iter_frames(record.get("video") or "", start, stop, fps=fps, size=det.size, batch=batch))
+    path = record.get("video") or ""
+    size = det.size
+    if det.resize == "letterbox":
+        p = media.probe(path)
+        box = layouts.letterbox(p.width, p.height, *det.size)
+        size = (box.inner_w, box.inner_h)
+    return prefetch(media.iter_frames(path, start, stop, fps=fps, size=size, batch=batch))
 
 
-def model_source(model: str, manifest: str | None, fps: float | None, threshold: float,
-                 nms_iou: float, batch: int):
-    m = OnnxModel(model, manifest)
+def checked_detector(m: OnnxModel) -> detect.Detector:
+    """The manifest's detector, checked against the model's own input and outputs at start (a
+    mismatch: onnx.ManifestMismatch naming the field); what the manifest omits, from the model."""
+    from .. import onnx
+
     try:
         det = detect.from_manifest(m.manifest, m.base_dir)
-    except (detect.ManifestError, OSError) as e:
+    except (detect.ManifestError, OSError, ValueError) as e:
         raise ModelError(f"{m.manifest_file}: {e}") from None
+    inp = m.manifest.get("input", {})
+    filled = onnx.check_io(m.session, m.manifest_file, inp.get("name"), inp.get("dtype"),
+                           inp.get("layout") and det.layout, det.size, inp.get("batch"), det.output_names())
+    return dataclasses.replace(det, **{k: v for k, v in filled.items() if k in ("input_name", "size", "batch")
+                                       or inp.get(k) is None})
+
+
+def model_source(model: str, manifest: str | None, fps: float | None, threshold: float | None,
+                 nms_iou: float, batch: int, totals: detect.Stats | None = None):
+    """A model on each clip's frames. ``threshold`` None: the manifest's (else 0.5). ``totals``
+    gathers the run's counts (unmapped labels by name) for the summary."""
+    m = OnnxModel(model, manifest)
+    det = checked_detector(m)
     run = m.runner(det.input_name, det.output_names())
-    src = records.source("detect", model=os.path.basename(model), sha256=m.sha256,
-                         fps="native" if fps is None else fps, threshold=threshold)
+    threshold = threshold if threshold is not None else det.threshold if det.threshold is not None else 0.5
+    src = records.source("detect", model=os.path.basename(model), manifest=det.name or os.path.basename(m.manifest_file),
+                         sha256=m.sha256, fps="native" if fps is None else fps, threshold=threshold)
     batch = max(batch, det.batch or 1)
 
     def clip(record: dict, require: bool) -> dict:
         stats = detect.Stats()
         frames = detect.run_detector(det, model_frames(record, det, fps, batch), run,
                                      window(record)[0], threshold, nms_iou, stats)
-        return {**value(src, frames), "unmapped": stats.unmapped}
+        if totals is not None:
+            totals.add(stats)
+        if stats.candidates and not stats.passed:
+            print(f"{record.get('id')}: the model found {stats.candidates} candidates (best score "
+                  f"{stats.best:.3f}) but none at or over the threshold {threshold}", file=sys.stderr)
+        out = {**value(src, frames), "unmapped": sum(stats.unmapped.values())}
+        if stats.unmapped:
+            out["source"] = {**src, "unmapped": dict(stats.unmapped.most_common())}
+        if det.hands:
+            out["hands"] = detect.hand_records(frames)
+        return out
     return clip
+
+
+def unmapped_summary(totals: detect.Stats) -> str | None:
+    """The run's dropped model labels by name, most first (stderr, at the end)."""
+    if not totals.unmapped:
+        return None
+    return "labels with no EPIC-100 noun (boxes dropped): " + ", ".join(
+        f"{name} {n}" for name, n in totals.unmapped.most_common())
 
 
 def value(src: dict, frames: list[detect.FrameDetections]) -> dict:
