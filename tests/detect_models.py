@@ -180,3 +180,54 @@ def hand_object_detector(path: Path, size=(160, 120)) -> Path:
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
+
+
+def layout_detector(path: Path, kind: str, *, size=(160, 120), objectness=False, attrs_first=True) -> Path:
+    """``box_detector`` (NCHW float RGB, pixel xyxy boxes, one box per class k = 0..3) with its
+    outputs repacked the way real exports are: ``packed`` -> ``detections`` [B, K, 6] (x1, y1, x2,
+    y2, score, class: CenterNet), ``yolo`` -> ``output0`` [B, 4+o+C, K] (or [B, K, 4+o+C] when not
+    ``attrs_first``): cx, cy, w, h, with ``objectness`` the score, then one column per class."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    box_detector(path, size=size, duplicates=False, tf_classes=True)
+    model = onnx.load(str(path))
+    g = model.graph
+    k = len(COLOURS)
+
+    def const(name, value, dtype=np.float32):
+        g.initializer.append(numpy_helper.from_array(np.asarray(value, dtype), name))
+        return name
+
+    def node(op, inputs, output, **attrs):
+        g.node.append(helper.make_node(op, inputs, [output], **attrs))
+        return output
+
+    axis = const("last_axis", [2], np.int64)
+    score_col = node("Unsqueeze", ["scores", axis], "score_col")                       # [B, K, 1]
+    if kind == "packed":
+        node("Concat", ["boxes", score_col, node("Unsqueeze", ["classes", axis], "class_col")],
+             "detections", axis=2)                                                     # [B, K, 6]
+        outputs = [helper.make_tensor_value_info("detections", TensorProto.FLOAT, ["B", k, 6])]
+    else:
+        to_cxcywh = [[0.5, 0, -1, 0], [0, 0.5, 0, -1], [0.5, 0, 1, 0], [0, 0.5, 0, 1]]
+        xywh = node("MatMul", ["boxes", const("to_cxcywh", to_cxcywh)], "xywh")         # [B, K, 4]
+        eye = const("eye", np.eye(k)[None])                                           # box j is class j
+        if objectness:
+            cols = [xywh, score_col, node("Add", [node("Mul", [score_col, const("z0", 0.0)], "zc"), eye], "onehot")]
+        else:
+            cols = [xywh, node("Mul", [score_col, eye], "class_scores")]
+        rows = node("Concat", cols, "rows", axis=2)                                   # [B, K, 4+o+C]
+        attrs = 4 + int(objectness) + k
+        if attrs_first:
+            node("Transpose", [rows], "output0", perm=[0, 2, 1])
+            shape = ["B", attrs, k]
+        else:
+            node("Identity", [rows], "output0")
+            shape = ["B", k, attrs]
+        outputs = [helper.make_tensor_value_info("output0", TensorProto.FLOAT, shape)]
+    del g.output[:]
+    g.output.extend(outputs)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path

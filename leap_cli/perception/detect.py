@@ -248,7 +248,8 @@ def from_manifest(m: dict, base_dir: str = ".") -> Detector:
         threshold = m.get("threshold")
         det = Detector(labels=labels, **input_fields(m.get("input", {})), **output_fields(m["output"], labels),
                        hands=frozenset(int(c) for c in m.get("hands", ())),
-                       names=label_names(m["labels"], base_dir), name=m.get("name"),
+                       names={**label_names(m["labels"], base_dir),
+                              **{int(k): str(v) for k, v in m.get("names", {}).items()}}, name=m.get("name"),
                        threshold=None if threshold is None else float(threshold))
     except KeyError as e:
         raise ManifestError(f"manifest lacks {e.args[0]!r}") from None
@@ -397,6 +398,9 @@ def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: in
             out_b.append(xyxy)
             out_n.append(noun)
             out_s.append(float(ss))
+        if len(hands) > 1:  # one hand, several pose classes (open hand, fist): the best label stays
+            kept = nms(np.asarray([h[0] for h in hands], np.float32), np.asarray([h[2] for h in hands], np.float32), nms_iou)
+            hands = [hands[i] for i in kept]
         result.append((out_b, out_n, out_s, hands))
     return result
 
