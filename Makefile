@@ -142,6 +142,8 @@ DRY    := $(findstring n,$(firstword -$(MAKEFLAGS)))$(findstring q,$(firstword -
 differ = $(subst x$(1)x,,x$(2)x)$(subst x$(2)x,,x$(1)x)
 stamp  = $(if $(REPRO),$(if $(call differ,$(shell cat $(STAMPS)/$(1) 2>/dev/null),$(strip $(1): $(2))),$(call restamp,$(1),$(strip $(1): $(2)))))$(STAMPS)/$(1)
 restamp = $(if $(DRY),FORCE ,$(shell mkdir -p $(STAMPS))$(file >$(STAMPS)/$(1),$(2)))
+# A stamp not written (make -n, -q) is new: what depends on it is out of date.
+$(STAMPS)/%: ;
 # Outputs holding retryable error records are not finished: they are made again (FORCE), and
 # their stage's --resume re-runs exactly the clips whose records are retryable errors.
 RETRY  := $(if $(REPRO),$(shell grep -lF '"retryable":true' $(wildcard $(OUT)/*.jsonl) /dev/null 2>/dev/null))

@@ -213,8 +213,9 @@ def test_every_clip_failing_still_makes_the_programs(built, tmp_path):
     assert len(records((out / "programs.jsonl").read_text())) == 86
 
 
-def test_training_is_redone_when_the_programs_change_and_predictions_with_errors_are_not_kept(built, tmp_path):
-    pytest.importorskip("torch")
+def training_settings(built, tmp_path):
+    """A copy of the built demo programs, features for every clip, and the make settings of a
+    small fit on them (the features backbone, one epoch)."""
     import numpy as np
 
     args = copy_of(built, tmp_path)
@@ -226,6 +227,12 @@ def test_training_is_redone_when_the_programs_change_and_predictions_with_errors
     train = [*args, f"RUNS={runs}", f"VAL_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", "BACKBONE=features",
              "EPOCHS=1", f"FIT_FLAGS=--features {feats} --batch-size 16 --workers 0 --embed-cache {tmp_path / 'emb'}",
              f"PREDICT_FLAGS=--features {feats} --workers 0"]
+    return train, runs, feats
+
+
+def test_training_is_redone_when_the_programs_change(built, tmp_path):
+    pytest.importorskip("torch")
+    train, runs, feats = training_settings(built, tmp_path)
     env = {"OMP_NUM_THREADS": "1"}
     ran = make(str(runs / "recognition" / "trained"), *train, env=env)
     assert tools_run(ran) == ["leap-clips", "leap-train", "leap-train"]  # val clips, program stage, full
@@ -239,19 +246,39 @@ def test_training_is_redone_when_the_programs_change_and_predictions_with_errors
               if x.startswith('leap-train: {"clips_per_s"')]
     assert epochs == [0, 1, 2, 3, 4, 0]  # both networks trained again from epoch 0 (5 + EPOCHS=1)
 
+
+
+@pytest.mark.slow  # the wiring is checked fast below, the messages in test_finish_...
+def test_predictions_with_errors_are_not_kept(built, tmp_path):
+    pytest.importorskip("torch")
+    train, runs, feats = training_settings(built, tmp_path)
+    env = {"OMP_NUM_THREADS": "1"}
+    make(str(runs / "recognition" / "trained"), *train, env=env)
     missing = next(feats.iterdir())
     hidden = missing.rename(tmp_path / missing.name)  # one validation clip cannot be predicted
     metrics = str(runs / "recognition" / "metrics.json")
-    failed = make(metrics, *train, "PARSE_FLAGS=--strict", check=False, env=env)
+    failed = make(metrics, *train, check=False, env=env)
     assert failed.returncode != 0
     predictions = runs / "recognition" / "predictions.jsonl"
     assert f"make: {predictions}: 1 of 86 records are errors (1x " in failed.stderr
     assert not predictions.exists() and len(records(Path(f"{predictions}.part").read_text())) == 85
     hidden.rename(missing)
-    ran = make(metrics, *train, "PARSE_FLAGS=--strict", env=env)  # only that clip is predicted again
+    ran = make(metrics, *train, env=env)  # only that clip is predicted again
     assert [r["id"] for r in records(predictions.read_text())][-1] == missing.stem
     assert 0 <= json.loads(Path(metrics).read_text())["all_action_accuracy_at_1"] <= 100  # over all 86 clips
-    assert "is up to date" in make(metrics, *train, "PARSE_FLAGS=--strict", env=env).stdout
+    assert "is up to date" in make(metrics, *train, env=env).stdout
+
+
+def test_predict_gets_the_videos_and_keeps_no_file_with_errors(tmp_path):
+    out, runs = tmp_path / "out", tmp_path / "runs"
+    plan = make("-n", str(runs / "recognition" / "metrics.json"), f"OUT={out}", f"RUNS={runs}", "VIDEOS=/data/epic",
+                f"VAL_CSV={DEMO / 'EPIC_100_validation.sample.csv'}", *DEMO_SETTINGS).stdout
+    assert not out.exists()  # a dry run writes nothing, not even the settings stamps
+    assert f"leap-clips -q --resume -o {out}/val_clips.jsonl.part {DEMO / 'EPIC_100_validation.sample.csv'} --videos /data/epic" in plan
+    lines = plan.splitlines()
+    at = next(i for i, line in enumerate(lines) if "leap-train predict" in line)
+    assert "--videos /data/epic" in lines[at] + lines[at + 1]  # the recipe's continuation line
+    assert f"-m leap_cli.finish --strict train {runs}/recognition/predictions.jsonl" in plan
 
 
 def test_finish_names_the_failures_and_keeps_a_file_with_retryable_ones(tmp_path, capsys):
