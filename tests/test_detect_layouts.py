@@ -297,3 +297,21 @@ def test_real_palm_raw_head_decoded_here_equals_the_graph_decoded_variant(p28_vi
     for a, b in zip(raw["hands"], decoded["hands"]):
         assert a["t"] == b["t"] and a["box"] == pytest.approx(b["box"], abs=2e-4)
         assert a["score"] == pytest.approx(b["score"], abs=2e-4)
+
+
+@real
+@pytest.mark.parametrize("hands", ["handtrack/model.onnx", "mediapipe-palm/palm_detection_full.onnx"])
+def test_real_hand_models_through_leap_contact(p28_video, hands):
+    det = run_tool("leap-detect", "--model", SHARED_MODELS / "coco-centernet/model.onnx", "--manifest",
+                   REPO / "models/coco-centernet/manifest.json", "--fps", "native",
+                   input=json.dumps({"schema": 1, "id": "P28_101_x", "video_id": "P28_101", "video": str(p28_video),
+                                     "start": 0.0, "stop": 0.67}) + "\n", check=True).stdout
+    proc = run_tool("leap-contact", "--model", SHARED_MODELS / hands, "--manifest", REPO / "models" / REAL[hands],
+                    "--fps", "native", input=det)
+    assert proc.returncode == 0 and "0 errors" in proc.stderr, proc.stderr
+    (out,) = records(proc.stdout)
+    rec.validate(out)
+    c = out["contact"]
+    assert c["source"]["contact"] == "overlap" and len(c["frames"]) == 8
+    # the right hand (VISOR, frame 126) is seen in the last frame, on the right
+    assert [h["side"] for h in c["frames"][-1]["hands"]] == ["right"]

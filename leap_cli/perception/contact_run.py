@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import records
 from ..onnx import ModelError
-from . import contact, detect, detect_run, hoa, visor
+from . import contact, detect, detect_run, hand_contact, hoa, visor
 
 DEFAULT_FPS = 10.0
 RAW_SIZE = (456, 256)  # EPIC's released frames, which the hand-object detector was run on
@@ -25,11 +25,12 @@ RAW_SIZE = (456, 256)  # EPIC's released frames, which the hand-object detector 
 @dataclass(frozen=True)
 class Settings:
     fps: float | None = DEFAULT_FPS     # dense sources: frames per second used (None: all)
-    hand_threshold: float = 0.5
+    hand_threshold: float | None = 0.5  # None: a hand model's manifest threshold, else 0.5
     object_threshold: float = 0.5
     min_duration: float = 0.25          # s a dense contact change must last
     min_iou: float = 0.5                # to name an object box by a leap-detect box
     lookback: float = 1.0               # s before the clip a sparse source may tell the start state
+    min_overlap: float = 0.5            # hand detectors: hand-object overlap that is contact (hand_contact.py)
 
 
 def clip_frames_range(record: dict, fps: float | None) -> tuple[float, list[int]]:
@@ -61,7 +62,8 @@ def value(record: dict, src: dict, frames: list[contact.ContactFrame], dense: bo
 
 def matched(fr: hoa.HoaFrame, t: float, s: Settings) -> contact.ContactFrame:
     """A detector frame's hands matched to their objects (the release's rule), at clip time t."""
-    return contact.from_hoa(hoa.match(fr, s.hand_threshold, s.object_threshold), t)
+    hand = 0.5 if s.hand_threshold is None else s.hand_threshold
+    return contact.from_hoa(hoa.match(fr, hand, s.object_threshold), t)
 
 
 def numbered_frames(record: dict, s: Settings, read) -> list[contact.ContactFrame]:
@@ -169,8 +171,11 @@ def visor_source(root: str, s: Settings):
 def model_source(model: str, manifest: str | None, s: Settings, batch: int):
     """--model FILE.onnx: a hand-object detector whose manifest names the ``hand_dets`` and
     ``obj_dets`` outputs, rows as the detector demo's ([N, 10] or [B, N, 10]) in pixels of the
-    model input, or normalised with ``"normalized": true``."""
+    model input, or normalised with ``"normalized": true``; or any detector whose manifest marks
+    ``hands`` (hand_contact.py: contact from overlap with leap-detect's boxes)."""
     m = detect_run.OnnxModel(model, manifest)
+    if "hand_dets" not in m.manifest.get("output", {}) and m.manifest.get("hands"):
+        return hand_model_source(m, s, batch)
     try:
         det = detect.Detector(labels={}, **detect.input_fields(m.manifest.get("input", {})))
         out = m.manifest["output"]
@@ -201,6 +206,43 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
                     fr = hoa.raw_frame(0, hd, od, 1.0 if normalized else w, 1.0 if normalized else h)
                     frames.append(matched(fr, round(float(t) - start, 4), s))
         return value(record, src, frames, True, s, require, "no frame decoded")
+    return clip
+
+
+def hand_model_source(m: detect_run.OnnxModel, s: Settings, batch: int):
+    """A hand detector (no contact state, maybe no side): its hand boxes each frame, contact by
+    overlap with leap-detect's boxes of the record (``--min-overlap``)."""
+    det = detect_run.checked_detector(m)
+    run = m.runner(det.input_name, det.output_names())
+    threshold = s.hand_threshold if s.hand_threshold is not None else det.threshold if det.threshold is not None else 0.5
+    batch = max(batch, det.batch or 1)
+
+    def clip(record: dict, require: bool) -> dict:
+        src = records.source("contact", model=os.path.basename(m.path), manifest=det.name, sha256=m.sha256,
+                             fps="native" if s.fps is None else s.fps, threshold=threshold,
+                             contact="overlap", min_overlap=s.min_overlap, **_naming(record))
+        found = detect.run_detector(det, detect_run.model_frames(record, det, s.fps, batch), run,
+                                    detect_run.window(record)[0], threshold, 0.5)
+        hands = [(round(f.t, 4), [hand_contact.HandBox(b, sc, side) for b, _, sc, side in f.hands]) for f in found]
+        return hand_frames_value(record, src, hands, s, require)
+    return clip
+
+
+def hand_frames_value(record: dict, src: dict, hands, s: Settings, require: bool) -> dict:
+    frames = hand_contact.frames_from_hands(hands, (record.get("detect") or {}).get("frames") or [], s.min_overlap)
+    return value(record, src, frames, True, s, require, "no frame decoded")
+
+
+def detect_hands_source(s: Settings):
+    """--detect-hands: the hand boxes leap-detect put in ``detect.hands`` (a hand model's)."""
+    def clip(record: dict, require: bool) -> dict:
+        det = record.get("detect") or {}
+        src = records.source("contact", hands="detect.hands", contact="overlap", min_overlap=s.min_overlap,
+                             **_naming(record))
+        if "hands" not in det:
+            return value(record, src, [], True, s, require,
+                         "the record's detect has no hands (run leap-detect with a hand model first)")
+        return hand_frames_value(record, src, hand_contact.detect_hands(det), s, require)
     return clip
 
 

@@ -38,7 +38,7 @@ class FrameDetections:
     boxes: tuple[tuple[float, float, float, float], ...] = ()
     nouns: tuple[str, ...] = ()
     scores: tuple[float, ...] = ()
-    hands: tuple[tuple[tuple[float, float, float, float], str, float], ...] = ()  # (box, label, score)
+    hands: tuple[tuple[tuple[float, float, float, float], str, float, str | None], ...] = ()  # (box, label, score, side)
 
     def record(self) -> dict:
         return {"t": round(self.t, 3),
@@ -180,6 +180,7 @@ class Detector:
     anchors: np.ndarray | None = field(default=None, compare=False)   # ssd: [A, 2] centres
     sigmoid: bool = True                   # ssd: scores are logits
     hands: frozenset = frozenset()         # classes that are hands: detect.hands, never objects
+    hand_sides: dict = field(default_factory=dict)   # hand class -> "left" | "right", when the model says
     names: dict = field(default_factory=dict)   # class -> the model's own name
     threshold: float | None = None         # the manifest's score threshold (the flag overrides)
     name: str | None = None                # the manifest's name (provenance)
@@ -248,6 +249,7 @@ def from_manifest(m: dict, base_dir: str = ".") -> Detector:
         threshold = m.get("threshold")
         det = Detector(labels=labels, **input_fields(m.get("input", {})), **output_fields(m["output"], labels),
                        hands=frozenset(int(c) for c in m.get("hands", ())),
+                       hand_sides={int(k): str(v) for k, v in m.get("hand_sides", {}).items()},
                        names={**label_names(m["labels"], base_dir),
                               **{int(k): str(v) for k, v in m.get("names", {}).items()}}, name=m.get("name"),
                        threshold=None if threshold is None else float(threshold))
@@ -389,7 +391,7 @@ def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: in
                 continue
             xyxy = tuple(float(v) for v in bb)
             if int(cc) in det.hands:
-                hands.append((xyxy, det.label(int(cc)), float(ss)))
+                hands.append((xyxy, det.label(int(cc)), float(ss), det.hand_sides.get(int(cc))))
                 continue
             noun = det.labels.get(int(cc))
             if noun is None:
@@ -399,8 +401,12 @@ def postprocess(det: Detector, outputs: dict[str, np.ndarray], n: int, width: in
             out_n.append(noun)
             out_s.append(float(ss))
         if len(hands) > 1:  # one hand, several pose classes (open hand, fist): the best label stays
-            kept = nms(np.asarray([h[0] for h in hands], np.float32), np.asarray([h[2] for h in hands], np.float32), nms_iou)
-            hands = [hands[i] for i in kept]
+            kept = []
+            for side in {h[3] for h in hands}:
+                same = [h for h in hands if h[3] == side]
+                kept += [same[i] for i in nms(np.asarray([h[0] for h in same], np.float32),
+                                              np.asarray([h[2] for h in same], np.float32), nms_iou)]
+            hands = sorted(kept, key=lambda h: -h[2])
         result.append((out_b, out_n, out_s, hands))
     return result
 
@@ -435,9 +441,11 @@ def run_detector(det: Detector, batches: Iterable[tuple[np.ndarray, np.ndarray]]
 
 
 def hand_records(frames: Iterable[FrameDetections]) -> list[dict]:
-    """detect.hands: every hand box, ``{"t", "box", "label", "score"}`` (label: the model's class)."""
-    return [{"t": round(f.t, 3), "box": [round(v, 4) for v in box], "label": label, "score": round(score, 4)}
-            for f in frames for box, label, score in f.hands]
+    """detect.hands: every hand box, ``{"t", "box", "label", "score"}`` (label: the model's class;
+    ``side`` when the model says)."""
+    return [{"t": round(f.t, 3), "box": [round(v, 4) for v in box], "label": label, "score": round(score, 4),
+             **({"side": side} if side else {})}
+            for f in frames for box, label, score, side in f.hands]
 
 
 # --- precomputed sources ---------------------------------------------------------------------
