@@ -3,6 +3,7 @@ generic CSV/JSONL lists (``id, video, start, stop[, narration]``) for other data
 from __future__ import annotations
 
 import ast
+import collections
 import csv
 import itertools
 import json
@@ -12,7 +13,7 @@ from collections import defaultdict
 from typing import Iterable, Iterator
 
 from .records import SCHEMA_VERSION, ClipError
-from .stream import Line, open_input
+from .stream import Line, decode, open_input
 
 CONTEXT = 2  # narrations before and after a clip (the paper's narration component)
 
@@ -29,6 +30,15 @@ def parse_timestamp(text: str) -> float:
     if seconds < 0:
         raise ValueError(text)
     return round(seconds, 6)
+
+
+def _seconds(value, key: str) -> float:
+    """A generic list's start/stop: a number of seconds or a timestamp string."""
+    if isinstance(value, str):
+        return parse_timestamp(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{key} must be seconds (a number) or HH:MM:SS.ss, not {type(value).__name__}")
+    return float(value)
 
 
 def _int(value) -> int | None:
@@ -55,11 +65,16 @@ def clip_record(row: dict) -> dict:
                        all_nouns=_list(row.get("all_nouns"), str),
                        all_noun_classes=_list(row.get("all_noun_classes"), int))
     else:  # generic: id, video, start, stop[, narration, video_id, participant_id]
-        start, stop = row["start"], row["stop"]
+        if not isinstance(row, dict):
+            raise TypeError(f"a clip is a JSON object, not a {type(row).__name__}")
+        for key in ("video", "video_id", "participant_id", "narration"):
+            if row.get(key) not in (None, "") and not isinstance(row[key], str):
+                raise TypeError(f"{key} must be a string, not {type(row[key]).__name__}")
+        if not isinstance(row["id"], (str, int)) or isinstance(row["id"], bool):
+            raise TypeError(f"id must be a string, not {type(row['id']).__name__}")
         rec = {"schema": SCHEMA_VERSION, "id": str(row["id"]), "video": row.get("video") or None,
                "video_id": row.get("video_id") or os.path.splitext(os.path.basename(row.get("video") or ""))[0],
-               "start": float(start) if not isinstance(start, str) else parse_timestamp(start),
-               "stop": float(stop) if not isinstance(stop, str) else parse_timestamp(stop)}
+               "start": _seconds(row["start"], "start"), "stop": _seconds(row["stop"], "stop")}
         if row.get("participant_id"):
             rec["participant_id"] = row["participant_id"]
         if row.get("narration"):
@@ -79,25 +94,85 @@ def read_table(path: str) -> Iterator[Line]:
         lines = itertools.chain([first], f)  # streamed: the first line only told the format
         if first.lstrip().startswith("{"):  # JSONL clip list
             for number, text in enumerate(lines, 1):
-                if text.strip():
+                if not _BLANK.fullmatch(text):
                     row = None
                     try:
-                        row = json.loads(text)
+                        row = decode(text)
                         yield Line(name, number, record=clip_record(row))
-                    except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
                         yield _bad_row(name, number, row, e)
             return
-        reader = csv.DictReader(lines)
-        for row in reader:
+        rows = csv_rows(lines)
+        header = next(rows, None)
+        if header is None or isinstance(header[1], str):
+            if header is not None:
+                yield Line(name, header[0], problem=f"bad header ({header[1]})")
+            return
+        columns = header[1]
+        for number, fields in rows:
+            if isinstance(fields, str):
+                yield Line(name, number, problem=f"bad row ({fields})")
+                continue
+            row = dict(zip(columns, fields))
             try:
-                yield Line(name, reader.line_num, record=clip_record(row))
-            except (ValueError, KeyError, TypeError, SyntaxError) as e:
-                yield _bad_row(name, reader.line_num, row, e)
+                if len(fields) != len(columns):
+                    raise ValueError(f"{len(fields)} fields, the header has {len(columns)}"
+                                     + (" (an unquoted comma?)" if len(fields) > len(columns) else ""))
+                yield Line(name, number, record=clip_record(row))
+            except (ValueError, KeyError, TypeError, SyntaxError, OverflowError, MemoryError, RecursionError) as e:
+                yield _bad_row(name, number, row, e)
+
+
+# A quoted field may hold line breaks; one still open this many lines on was never closed.
+MAX_ROW_LINES = 64
+_BLANK = re.compile(r"[ \t\r\n]*")
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str] | str]]:
+    """(first line number, fields) for each CSV row, or (line number, reason) for a row that
+    cannot be read: an unclosed quote, a field over the csv module's limit (128 KB), bad quoting.
+    A bad row is one row: the lines after it are read as rows of their own."""
+    source = enumerate(lines, 1)
+    back: collections.deque = collections.deque()  # lines read ahead for a row that proved bad
+    width = None  # the header's: a row run on over several lines must come out that wide
+
+    def take():
+        return back.popleft() if back else next(source, None)
+
+    while (line := take()) is not None:
+        if _BLANK.fullmatch(line[1]):
+            continue
+        parts, why = [line], None
+        while True:
+            try:
+                got = next(csv.reader([text for _, text in parts], strict=True), [])
+                if len(parts) == 1 or len(got) == width:
+                    break
+                why = "unclosed"  # the quote closed only in a later row
+            except csv.Error as e:
+                why = "unclosed" if str(e) == "unexpected end of data" else \
+                    f"a field over {csv.field_size_limit()} characters" if "field limit" in str(e) else \
+                    f"bad quoting: {e}"
+                if why == "unclosed" and len(parts) < MAX_ROW_LINES and (more := take()) is not None:
+                    parts.append(more)
+                    why = None
+                    continue
+            break
+        if why is None:
+            width = len(got) if width is None else width
+            yield line[0], got
+            continue
+        if why == "unclosed" or len(parts) > 1:  # a quote that runs on into other rows
+            why = f"a quote opened on this line is not closed (looked {len(parts)} lines on)"
+        back.extendleft(reversed(parts[1:]))
+        yield line[0], why
 
 
 def _bad_row(file: str, number: int, row, e: Exception) -> Line:
     """An unusable row; its error record keeps the row's id when it has one (--ids finds it)."""
     rid = (row.get("narration_id") or row.get("id")) if isinstance(row, dict) else None
+    if isinstance(rid, bool) or not isinstance(rid, (str, int)):
+        rid = None
     stub = {"schema": SCHEMA_VERSION, "id": str(rid)} if rid not in (None, "") else None
     return Line(file, number, record=stub, problem=_reason(e))
 
@@ -110,7 +185,8 @@ def _reason(e: Exception) -> str:
 
 def _order(record: dict) -> tuple:
     m = re.search(r"(\d+)$", record["id"])
-    return record["start"], int(m[1]) if m else 0
+    digits = m[1].lstrip("0") if m else ""
+    return record["start"], len(digits), digits  # the number in the id, of any length
 
 
 def add_context(lines: list[Line]) -> None:

@@ -10,7 +10,9 @@ import functools
 import io
 import json
 import os
+import re
 import sys
+import zlib
 from typing import Callable, Iterable, Iterator
 
 from .records import ClipError, error_record
@@ -54,23 +56,52 @@ def open_text(path: str):
     """A text stream for a path, '-' (stdin) or a ``.gz`` file.
 
     utf-8-sig: a byte-order mark (files saved by Excel or Notepad) is dropped, not read as part
-    of the first column's name or the first line's JSON.
+    of the first column's name or the first line's JSON. Lines end at LF only: a CR inside a
+    line is JSON whitespace, not a line break (one line in, one record out).
     """
+    kw = {"encoding": "utf-8-sig", "errors": "replace", "newline": "\n"}
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", errors="replace")
+        return io.TextIOWrapper(sys.stdin.buffer, **kw)
     if path.endswith(".gz"):
         import gzip
 
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="replace")
-    return open(path, encoding="utf-8-sig", errors="replace")
+        return gzip.open(path, "rt", **kw)
+    return open(path, **kw)
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not JSON (strict JSON has no NaN or Infinity)")
+
+
+_decode = json.JSONDecoder(parse_constant=_no_constant).decode
+# A \ud800-\udfff escape: legal JSON, but unless it pairs up, not text any file can hold.
+_SURROGATE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def decode(text: str):
+    """One line of JSON -> its value; ValueError saying, in words, why it is not readable."""
+    try:
+        value = _decode(text)
+        if "\\u" in text and _SURROGATE.search(text):
+            _encode(value).encode("utf-8")
+        return value
+    except json.JSONDecodeError as e:
+        raise ValueError(f"not JSON ({e.msg} at column {e.colno})") from None
+    except RecursionError:
+        raise ValueError("not a clip record (nested too deeply)") from None
+    except UnicodeEncodeError as e:
+        bad = e.object[e.start:e.end].encode("utf-8", "backslashreplace").decode()
+        raise ValueError(f"not text: a lone surrogate escape ({bad}) is no Unicode character") from None
+    except ValueError as e:  # a number over 4300 digits, NaN/Infinity
+        raise ValueError(f"not JSON ({_short(str(e))})") from None
 
 
 def parse_line(text: str, file: str, number: int) -> Line:
     """A line of JSONL -> Line with a record, or with the reason it is not a clip record."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        return Line(file, number, problem=f"not JSON ({e.msg} at column {e.colno})")
+        value = decode(text)
+    except ValueError as e:
+        return Line(file, number, problem=str(e))
     if not isinstance(value, dict):
         return Line(file, number, problem=f"not a JSON object (a {type(value).__name__})")
     if not isinstance(value.get("id"), str) or not value["id"]:
@@ -78,6 +109,10 @@ def parse_line(text: str, file: str, number: int) -> Line:
             return Line(file, number, record=value)
         return Line(file, number, problem="no 'id' (a clip record needs a string id)")
     return Line(file, number, record=value)
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def open_input(path: str):
@@ -88,14 +123,33 @@ def open_input(path: str):
         raise ClipError(f"{path}: cannot open ({e.strerror})") from None
 
 
+# Blank: nothing but JSON whitespace. A line of a form feed, \x1c-\x1f or NBSP (which
+# str.strip() would also take for blank) is reported as not JSON, never dropped.
+_BLANK = re.compile(r"[ \t\r\n]*")
+
+
 def read_lines(paths: Iterable[str]) -> Iterator[Line]:
-    """Every non-blank line of every input, parsed."""
+    """Every line of every input that is not blank, parsed; a file that ends early (a torn
+    .gz, a read error) is one more Line saying so, and the next input is read."""
     for path in paths:
         name = "<stdin>" if path == "-" else path
         with open_input(path) as stream:
-            for number, text in enumerate(stream, 1):
-                if text.strip():
-                    yield parse_line(text, name, number)
+            number = 0
+            try:
+                for number, text in enumerate(stream, 1):
+                    if not _BLANK.fullmatch(text):
+                        yield parse_line(text, name, number)
+            except (EOFError, OSError, zlib.error) as e:
+                yield Line(name, number + 1, problem=f"cannot read on from line {number + 1}: {unreadable(e)}")
+
+
+def unreadable(e: BaseException) -> str:
+    """Why a file cannot be read on, in words (not the library's exception)."""
+    if isinstance(e, EOFError):
+        return "the compressed file is cut short (truncated .gz: a killed or partial copy)"
+    if type(e).__name__ in ("BadGzipFile", "error"):
+        return f"not valid gzip data ({e})"
+    return getattr(e, "strerror", None) or str(e)
 
 
 def shard_of(clip_id: str, n: int) -> int:
@@ -282,7 +336,37 @@ def _open_out(path: str, mode: str, gz: bool | None = None):
 
 
 # One encoder for every line; records parsed from JSON cannot be circular, so no check for it.
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False).encode
+# allow_nan=False: what is written is strict JSON (jq and other languages read it).
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False,
+                           allow_nan=False).encode
+
+
+def encode_line(record: dict, stage: str) -> tuple[str, bool]:
+    """(one JSONL line for the record, True); or, for a record that cannot be written as strict
+    UTF-8 JSON (NaN, a lone surrogate, nesting too deep), (the line of an error record that keeps
+    what can be kept of its id, False)."""
+    try:
+        text = _encode(record)
+        if not text.isascii():
+            text.encode("utf-8")  # a lone surrogate cannot be
+        return text + "\n", True
+    except (ValueError, TypeError, RecursionError) as e:  # UnicodeEncodeError is a ValueError
+        reason = "a lone surrogate in its text" if isinstance(e, UnicodeEncodeError) else \
+            "nested too deeply" if isinstance(e, RecursionError) else _short(str(e))
+    rid = record.get("id") if isinstance(record, dict) else None
+    if not (isinstance(rid, str) and rid.isprintable() and _clean(rid)):
+        rid = None
+    stub = {"schema": record.get("schema", 1) if isinstance(record.get("schema"), int) else 1, "id": rid,
+            "error": {"stage": stage, "message": f"the record cannot be written as strict JSON: {reason}"}}
+    return _encode(stub) + "\n", False
+
+
+def _clean(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 class Stop(Exception):
@@ -299,22 +383,28 @@ class Writer:
         self.err_file = _open_out(opts.errors, mode) if opts.errors else None
 
     def write(self, record: dict) -> None:
-        self.out.write(_encode(record) + "\n")
+        line, ok = encode_line(record, self.stage)
+        if not ok:
+            return self.error(json.loads(line))
+        self.out.write(line)
         self.counts.written += 1
 
     def error(self, record: dict) -> None:
         """An error record: written, skipped or fatal per --on-error; always reported."""
+        line, ok = encode_line(record, self.stage)
+        record = record if ok else json.loads(line)
         self.counts.errors += 1
         err = record["error"]
         self.counts.retryable += err.get("retryable") is True
         where = f"{err['file']}:{err['line']}: " if "file" in err else f"{record.get('id')}: "
         if self.err_file:
-            self.err_file.write(_encode(record) + "\n")
+            self.err_file.write(line)
             self.err_file.flush()
         if self.opts.on_error == "record":
             if self.opts.verbose:
                 log(self.opts, f"error: {where}{err['message']}")
-            self.write(record)
+            self.out.write(line)
+            self.counts.written += 1
             return
         log(self.opts, f"error: {where}{err['message']}", force=True)
         if self.opts.on_error == "fail":

@@ -113,3 +113,43 @@ def test_videos_dir_is_the_root_of_a_generic_lists_relative_paths(tmp_path):
     out = records(run_tool("leap-clips", mine, "--videos", tmp_path / "ego4d").stdout)
     assert out[0]["video"] == f"{tmp_path}/ego4d/3c0d.mp4" and out[2]["video"] == out[0]["video"]
     assert out[1]["error"]["message"] == f"no video file {tmp_path}/ego4d/gone.mp4"
+
+
+def test_bad_csv_rows_are_one_error_each_and_every_other_row_is_read(tmp_path):
+    f = tmp_path / "list.csv"
+    f.write_text("id,video,start,stop\n"
+                 "a,v.mp4,1,2\n"
+                 "short,v.mp4,1\n"
+                 'open,"v.mp4,1,2\n'
+                 "b,v.mp4,3,4\n"
+                 f"huge,{'x' * 140_000},1,2\n"
+                 'multi,"two\nlines.mp4",5,6\n'
+                 "c,v.mp4,7,8\n")
+    res = run_tool("leap-clips", f)
+    assert res.returncode == 0 and "Traceback" not in res.stderr
+    out = records(res.stdout)
+    assert [r["id"] for r in out] == ["a", "short", None, "b", None, "multi", "c"]
+    assert [r["error"]["line"] for r in out if "error" in r] == [3, 4, 6]
+    msgs = [r["error"]["message"] for r in out if "error" in r]
+    assert msgs == ["bad row (3 fields, the header has 4)",
+                    "bad row (a quote opened on this line is not closed (looked 3 lines on))",
+                    "bad row (a field over 131072 characters)"]
+    assert out[5]["video"] == "two\nlines.mp4"
+
+
+def test_a_generic_row_with_wrong_types_is_its_error(tmp_path):
+    f = tmp_path / "list.jsonl"
+    rows = [{"id": "a", "video": "v.mp4", "start": 1, "stop": 2},
+            {"id": "l", "video_id": [1], "start": 1, "stop": 2},
+            {"id": "v", "video": 1, "start": 1, "stop": 2},
+            {"id": "t", "video": "v.mp4", "start": True, "stop": 2},
+            {"id": [1], "video": "v.mp4", "start": 1, "stop": 2}]
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "o", "start": 1' + "0" * 400 + ', "stop": 2}\n')
+    res = run_tool("leap-clips", f)
+    assert res.returncode == 0
+    out = records(res.stdout)
+    assert [r["id"] for r in out] == ["a", "l", "v", "t", None, "o"]
+    assert [r["error"]["message"] for r in out[1:4]] == [
+        "bad row (video_id must be a string, not list)", "bad row (video must be a string, not int)",
+        "bad row (start must be seconds (a number) or HH:MM:SS.ss, not bool)"]
+    assert out[5]["error"]["message"] == "bad row (int too large to convert to float)"

@@ -186,9 +186,9 @@ def test_broken_pipe_ends_quietly():
 
 @pytest.mark.parametrize("name", ["leap-clips", "leap-parse"])
 def test_ctrl_c_at_any_moment_exits_130_without_traceback(name):
-    # From start-up imports (the earliest moments) to blocked reading stdin. The first ~20 ms,
-    # before the package's first line runs, are the interpreter's own start-up.
-    for moment in (0.06, 0.1, 0.15, 0.25, 0.4, 1.0):
+    # From start-up imports to blocked reading stdin. The first ~20-40 ms (more under load),
+    # before the package's first line runs, are the interpreter's own start-up (site, .pth files).
+    for moment in (0.25, 0.4, 0.6, 1.0):
         proc = subprocess.Popen([tool(name), "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         time.sleep(moment)
@@ -326,3 +326,43 @@ def test_run_many_returns_the_exit_status_from_the_counts(on_error, status, caps
     assert code == status
     assert capsys.readouterr().err.endswith("t: 1 in, %d out, 1 errors%s\n" % (
         on_error == "record", " (1 skipped)" if on_error == "skip" else ""))
+
+
+def test_hostile_lines_each_give_one_error_record_and_the_run_goes_on():
+    good = jsonl(GOOD[:1])
+    hostile = ['{"id": "s", "narration": "bad \\ud83d"}', "[" * 100000, '{"id": "n", "start": ' + "9" * 5000 + "}",
+               '{"id": "nan", "start": NaN}', '{"id": "big", "start": 1e400}', "\x0c", "\x1c", "\x1f", "\xa0"]
+    text = good + "".join(h + "\n" for h in hostile) + "\n \t\r\n" + jsonl(GOOD[1:2])
+    res = invoke(input=text)
+    assert res.exit_code == 0
+    out = [json.loads(line, parse_constant=lambda c: pytest.fail(f"{c} written")) for line in res.stdout.splitlines()]
+    assert [r["id"] for r in out] == ["c0"] + [None] * 4 + ["big"] + [None] * 4 + ["c1"]  # the blank line: nothing
+    messages = [r["error"]["message"] for r in out[1:-1]]
+    assert messages[0] == "not text: a lone surrogate escape (\\ud83d) is no Unicode character"
+    assert messages[1] == "not a clip record (nested too deeply)"
+    assert messages[2].startswith("not JSON (Exceeds the limit (4300 digits) for integer string conversion")
+    assert messages[3] == "not JSON (NaN is not JSON (strict JSON has no NaN or Infinity))"
+    assert messages[4] == ("the record cannot be written as strict JSON: "
+                           "Out of range float values are not JSON compliant")
+    assert all(m.startswith("not JSON (Expecting value") for m in messages[5:])
+    assert [r["error"]["line"] for r in out[1:5]] == [2, 3, 4, 5]
+
+
+def test_a_cr_inside_a_line_is_whitespace_not_a_line_break():
+    text = '{"id": "c0",\r "start": 0,\r\n "stop": 1}\n'.replace("\r\n", "\r")
+    out = records(invoke(input=text + jsonl(GOOD[1:2])).stdout)
+    assert [r["id"] for r in out] == ["c0", "c1"] and "error" not in out[0]
+
+
+def test_a_truncated_gz_input_is_one_error_naming_the_file_and_the_next_input_is_read(tmp_path):
+    gz = tmp_path / "cut.jsonl.gz"
+    gz.write_bytes(gzip.compress(jsonl(GOOD[:4]).encode())[:-30])
+    plain = tmp_path / "next.jsonl"
+    plain.write_text(jsonl(GOOD[5:]))
+    res = invoke(str(gz), str(plain))
+    assert res.exit_code == 0
+    out = records(res.stdout)
+    assert out[-1]["id"] == "c5"
+    err = out[-2]["error"]
+    assert err["file"] == str(gz) and err["message"].endswith(
+        "the compressed file is cut short (truncated .gz: a killed or partial copy)")
