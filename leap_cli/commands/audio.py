@@ -7,38 +7,44 @@ import click
 
 from .. import media
 from ..options import Tool, finish, one_source, require_option, stage_options
-from ..perception import audio
+from ..perception import audio, audio_model
 from ..records import ClipError, missing, source
 from ..stream import run
 from .slam import clip_window
 
 
 def model_classifier(model: str, manifest: str | None):
-    """(classify, labels, provenance) for an ONNX model with the SSAST signature."""
+    """(classify, AudioSpec, provenance) for an ONNX sound classifier and its manifest, checked
+    against the model once (a mismatch is a usage error naming the field)."""
     from .. import onnx
 
     if not os.path.isfile(model):
         raise click.UsageError(f"{model}: no such model file")
     meta = onnx.load_manifest(model, manifest)
-    labels = meta.get("labels") or []
-    shape = (meta.get("inputs") or [{}])[0].get("shape", [])
-    if len(labels) != audio.N_CLASSES or list(shape[1:]) != [1, audio.N_FRAMES, audio.N_MELS]:
-        raise click.UsageError(f"{model}: the manifest must describe input [B, 1, {audio.N_FRAMES}, "
-                               f"{audio.N_MELS}] and {audio.N_CLASSES} labels (models/ssast-epic-sounds/manifest.json)")
-    sess = onnx.session(model)
+    where = onnx.manifest_path(model, manifest)
+    try:
+        spec = audio_model.from_manifest(meta)
+        sess = onnx.session(model)
+        audio_model.check_session(sess, spec, where)
+    except (audio_model.AudioManifestError, onnx.ManifestMismatch) as e:
+        raise click.UsageError(f"{where}: {e}" if isinstance(e, audio_model.AudioManifestError) else str(e)) from None
     name = sess.get_inputs()[0].name
 
-    def classify(x):  # [B, 1, 400, 128] float32 -> [B, 44]
+    def classify(x):  # the manifest's input layout -> [B, labels]
         return sess.run(None, {name: x})[0]
 
-    return classify, labels, {"model": os.path.basename(model), "sha256": onnx.sha256(model)}
+    detail = {"model": os.path.basename(model), "manifest": meta.get("name") or os.path.basename(where),
+              "sha256": onnx.sha256(model), "activation": spec.activation}
+    if spec.activation == "sigmoid":
+        detail["label_threshold"] = spec.label_threshold
+    return classify, spec, detail
 
 
 @click.command(cls=Tool)
 @stage_options
 @require_option
 @click.option("--model", type=click.Path(dir_okay=False), metavar="FILE.onnx",
-              help="EPIC-Sounds SSAST exported to ONNX (models/ssast-epic-sounds/); its manifest beside it.")
+              help="A sound classifier as ONNX, described by its manifest (beside it; models/ssast-epic-sounds/ is the EPIC-Sounds baseline).")
 @click.option("--manifest", type=click.Path(dir_okay=False, exists=True), help="The model's manifest, if not beside it.")
 @click.option("--annotations", type=click.Path(dir_okay=False, exists=True), metavar="EPIC_Sounds_*.csv",
               help="Take the events from official EPIC-Sounds annotations instead of the audio.")
@@ -49,8 +55,10 @@ def cli(opts, require, model, manifest, annotations, keep_background, batch_size
 
     Candidate events come from the clip's audio: a 5 kHz low-pass filter, then runs of
     short-time energy 12 dB above the clip's own noise floor (hysteresis 6 dB, at least 60 ms,
-    gaps under 0.2 s merged). --model labels each with an EPIC-Sounds class (up to 5 windows of
-    1.999 s, logits summed); without it, label and score are null. --annotations uses the
+    gaps under 0.2 s merged). --model labels each event as its manifest says (sample rate,
+    windows, log-mel or waveform input, softmax: one label, sigmoid: every label over its
+    threshold; labels mapped onto EPIC-Sounds or passed through; the SSAST baseline: up to 5
+    windows of 1.999 s, logits summed); without it, label and score are null. --annotations uses the
     official EPIC-Sounds events overlapping the clip instead (score 1).
 
     \b
@@ -89,16 +97,18 @@ def from_annotations(path: str, require: bool, ignore):
 
 def from_audio(model, manifest, require: bool, ignore, batch_size: int):
     """record -> record with the events found in (and, with a model, classified from) its audio."""
-    classify, labels, detail = model_classifier(model, manifest) if model else (None, (), {})
+    classify, spec, detail = model_classifier(model, manifest) if model else (None, None, {})
     prov = source("audio", detector=f"energy, low-pass {audio.LOWPASS_HZ:g} Hz", **detail)
+    rate = spec.sample_rate if spec else audio.RATE
 
     def add(record: dict) -> dict:
         try:
-            samples = media.audio(record.get("video"), *clip_window(record), audio.RATE)
+            samples = media.audio(record.get("video"), *clip_window(record), rate)
         except media.NoAudio as e:
             return {**record, "audio": {"source": prov, **missing(str(e), require, events=[])}}
         try:
-            events = audio.sound_events(samples, classify, labels, ignore=ignore, max_batch=batch_size)
+            events = (audio_model.sound_events(samples, rate, classify, spec, ignore=ignore, max_batch=batch_size)
+                      if classify else audio.sound_events(samples, ignore=ignore))
         except ValueError as e:
             raise ClipError(f"audio model: {e}") from None
         return {**record, "audio": {"source": prov, "events": events}}
