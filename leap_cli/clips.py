@@ -90,9 +90,13 @@ def read_table(path: str) -> Iterator[Line]:
     """Every row of a clip list as a Line (a record, or the reason the row is unusable)."""
     name = "<stdin>" if path == "-" else path
     with open_input(path) as f:
-        first = f.readline()
-        lines = itertools.chain([first], f)  # streamed: the first line only told the format
-        if first.lstrip().startswith("{"):  # JSONL clip list
+        head = []  # up to the first line that is not blank: it tells the format
+        for text in f:
+            head.append(text)
+            if not _BLANK.fullmatch(text):
+                break
+        lines = itertools.chain(head, f)  # streamed
+        if head and head[-1].lstrip().startswith("{"):  # JSONL clip list
             for number, text in enumerate(lines, 1):
                 if not _BLANK.fullmatch(text):
                     row = None

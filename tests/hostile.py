@@ -191,7 +191,7 @@ def main() -> None:
             tried += 1
             if problems:
                 aborted += any("exit" in p or "no end" in p for p in problems)
-                lost += sum(int(p.split("(")[-1].split()[0]) for p in problems if p.endswith("lost)"))
+                lost += sum(max(0, int(p.split("(")[-1].split()[0])) for p in problems if p.endswith("lost)"))
                 print(f"{name} [{kind}]: " + " | ".join(p.replace("\n", " ")[:300] for p in problems))
     print(f"cases tried {tried}, runs aborted (non-zero exit or hang) {aborted}, records lost {lost}")
 
