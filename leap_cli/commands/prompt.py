@@ -23,6 +23,10 @@ _opt = click.option
 @_opt("--max-tokens", type=int, help="Completion token limit per query.")
 @_opt("--seed", type=int, help="Sampling seed sent to the endpoint.")
 @_opt("--sample", type=int, default=0, show_default=True, help="Sample index (a new cache entry per index when temperature > 0).")
+@_opt("--samples", type=click.IntRange(1), default=1, show_default=True, help="Answers per clip, samples "
+      "--sample.. (needs --temperature > 0): prompt.samples, for leap-parse --vote.")
+@_opt("--exemplars", type=click.IntRange(1), metavar="K", help="Show the K library programs nearest to the query's "
+      "clips (MiniLM, with diversity; needs [train]) instead of all 20: prompt.exemplars. Off by default.")
 @_opt("--batch-size", type=click.IntRange(1), default=35, show_default=True, help="Stubs per query (the paper: 35).")
 @_opt("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Queries in flight at once.")
 @_opt("--echo", is_flag=True, help="Let the model repeat the stubs' evidence comments (more output tokens).")
@@ -42,20 +46,24 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
 
     Each clip becomes a function stub whose comments carry its evidence; the response is split
     by function name into `prompt.response`. Responses are cached: a re-run sends nothing.
+    --samples K asks K times (sample index in the cache key): `prompt.samples` for leap-parse --vote.
 
     \b
     Examples:
       leap-prompt clips.jsonl -j 8 > prompted.jsonl
       leap-prompt --ids P01_01_12 --dry-run clips.jsonl
+      leap-prompt --samples 3 --temperature 0.7 clips.jsonl | leap-parse --vote > programs.jsonl
       ID=$(leap-prompt --batch submit clips.jsonl); leap-prompt --batch collect $ID clips.jsonl
     """
     note = lambda m: sys.stderr.write(m + "\n")  # noqa: E731 - one write: threads log too
     say = (lambda m: None) if opts.quiet else note  # noqa: E731
     params = {k: kw.pop(k) for k in ("temperature", "max_tokens", "seed", "retries", "backoff", "timeout")}
     backend = llm.choose_backend(model, base_url, say, say, **params)  # the offline notice obeys -q
+    exemplars = kw.pop("exemplars")
+    check_flags(backend, batch_action, kw["samples"], exemplars, params["temperature"])
     p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
-                          max_cost=max_cost, **kw)
-    check_flags(backend, p, batch_action, max_cost)
+                          max_cost=max_cost, exemplars=exemplars, **kw)
+    check_budget(backend, p, batch_action, max_cost)
     if batch_action == "collect":
         collect(opts, backend, p, note)
     if dry_run or batch_action == "submit":
@@ -76,7 +84,19 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     finish(code)
 
 
-def check_flags(backend, p, batch_action, max_cost) -> None:
+def check_flags(backend, batch_action, samples, exemplars, temperature) -> None:
+    """Flag combinations that cannot do what they say."""
+    if samples > 1 and not backend.cacheable:
+        raise click.UsageError("--samples: the rules model is deterministic (every sample is the same program)")
+    if samples > 1 and not temperature > 0:
+        raise click.UsageError("--samples needs --temperature above 0 (at 0 every sample is the same answer)")
+    if samples > 1 and batch_action:
+        raise click.UsageError("--samples cannot go through --batch: run without --batch")
+    if exemplars is not None and not backend.cacheable:
+        raise click.UsageError("--exemplars chooses library programs for the prompt; the rules model reads none")
+
+
+def check_budget(backend, p, batch_action, max_cost) -> None:
     """Flag combinations that would spend money without the limit the user asked for."""
     if max_cost is not None and batch_action == "submit":
         raise click.UsageError("--max-cost cannot bound a Batch API job (it is billed as a whole, "

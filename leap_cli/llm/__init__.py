@@ -29,9 +29,13 @@ def choose_backend(model: str | None, base_url: str | None, note: Callable[[str]
 
 
 def make_prompter(backend, *, cache_path: str | None, no_cache: bool, prices: str | None,
-                  max_cost: float | None, **kw) -> Prompter:
+                  max_cost: float | None, exemplars: int | None = None, **kw) -> Prompter:
     from . import query
 
+    if exemplars is not None:
+        from .exemplars import Retriever
+
+        kw["retriever"] = Retriever(exemplars)
     cache = None
     if not no_cache and backend.cacheable:
         cache = Cache(cache_path or default_path())

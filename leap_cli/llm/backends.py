@@ -113,9 +113,13 @@ class OpenAIBackend:
                                          timeout=self.timeout, max_retries=0)
         return self._client
 
-    def body(self, messages: list[dict]) -> dict:
-        """The chat-completions request body (also the Batch API's line body)."""
-        return {"model": self.model, "messages": messages, **self.params}
+    def body(self, messages: list[dict], sample: int = 0) -> dict:
+        """The chat-completions request body (also the Batch API's line body); sample k of a
+        --seed run is sent seed + k (the same seed would give the same answer)."""
+        body = {"model": self.model, "messages": messages, **self.params}
+        if sample and self.seed is not None:
+            body["seed"] = self.seed + sample
+        return body
 
     def complete(self, query: Query) -> Completion:
         import openai
@@ -126,7 +130,7 @@ class OpenAIBackend:
             wait = None
             t0 = time.perf_counter()
             try:
-                resp = client.chat.completions.create(**self.body(query.messages))
+                resp = client.chat.completions.create(**self.body(query.messages, query.sample))
                 text = resp.choices[0].message.content if resp.choices else None
                 if text is None:
                     raise ValueError("response without message content")

@@ -27,7 +27,7 @@ def request_lines(backend: OpenAIBackend, queries: Iterable[Query], cache: Cache
         seen.add(query.key)
         lines.append(json.dumps({"custom_id": query.key, "method": "POST",
                                  "url": "/v1/chat/completions",
-                                 "body": backend.body(query.messages)},
+                                 "body": backend.body(query.messages, query.sample)},
                                 ensure_ascii=False, separators=(",", ":")))
     return lines
 

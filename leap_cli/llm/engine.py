@@ -73,16 +73,19 @@ class Prompter:
     batch_size: int = 35
     jobs: int = 1
     follow_ups: int = 2
-    sample: int = 0
+    sample: int = 0                      # index of the first sample (a new cache entry per index)
+    samples: int = 1                     # --samples K: K answers per clip (temperature > 0)
+    retriever: object | None = None      # exemplars.Retriever (--exemplars K), else the fixed H
     echo: bool = False                   # ask the model to repeat the stubs' evidence comments
     ledger: Ledger = field(default_factory=Ledger)
     library: str = ""
     positions: collections.deque | None = None  # (index, clips written before it): see groups()
 
     # ----- one query -------------------------------------------------------------------------
-    def keyed(self, query: q.Query) -> q.Query:
+    def keyed(self, query: q.Query, sample: int | None = None) -> q.Query:
         b = self.backend
-        query.key = query_key(b.model, b.endpoint, b.params, query.messages, self.sample)
+        query.sample = self.sample if sample is None else sample
+        query.key = query_key(b.model, b.endpoint, b.params, query.messages, query.sample)
         return query
 
     def ask(self, query: q.Query) -> tuple[Entry, bool]:
@@ -112,18 +115,27 @@ class Prompter:
 
     # ----- one group of clips ----------------------------------------------------------------
     def run_group(self, records: list[dict]) -> list[dict | ClipError]:
-        """One query for a group of clips, then follow-ups for the functions missing or not
-        parseable in the answers; one result per record, in order."""
+        """One query for a group of clips (per sample), then follow-ups for the functions missing
+        or not parseable in the answers; one result per record, in order."""
         broken: dict[int, Exception] = {}
         stubs = stubs_for(records, broken)
+        chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever and stubs else None
         share = {s.name: collections.Counter() for s in stubs}
-        found: dict[str, tuple[str, str, int, bool]] = {}  # name -> (source, key, round, cached)
+        answers = [self._answers(stubs, self.sample + k, chosen, share) for k in range(self.samples)]
+        results = iter([self._result(s, [a[0].get(s.name) for a in answers], answers[0][1].get(s.name),
+                                     share[s.name], chosen) for s in stubs])
+        return [ClipError(f"malformed evidence, no stub: {type(broken[i]).__name__}: {broken[i]}")
+                if i in broken else next(results) for i in range(len(records))]
+
+    def _answers(self, stubs: list[Stub], sample: int, chosen, share: dict) -> tuple[dict, dict]:
+        """One sample's answers: (name -> (source, key, round, cached), name -> failure)."""
+        found: dict[str, tuple[str, str, int, bool]] = {}
         failed: dict[str, str] = {}
         todo: list[Stub] = stubs
         for round_ in range(self.follow_ups + 1):
             if not todo:
                 break
-            query = self.keyed(q.build(todo, round_, self.echo))
+            query = self.keyed(q.build(todo, round_, self.echo, chosen), sample)
             query.extra["echo"] = self.echo
             if round_:
                 with self.ledger.lock:
@@ -149,27 +161,31 @@ class Prompter:
                 if not ok:
                     missing.append(s)
             todo = missing
-        results = iter([self._result(s, found.get(s.name), failed.get(s.name), share[s.name])
-                        for s in stubs])
-        return [ClipError(f"malformed evidence, no stub: {type(broken[i]).__name__}: {broken[i]}")
-                if i in broken else next(results) for i in range(len(records))]
+        return found, failed
 
-    def _result(self, stub: Stub, hit, failure, share) -> dict | ClipError:
+    def _result(self, stub: Stub, hits: list, failure, share, chosen) -> dict | ClipError:
+        hit = hits[0]
         if hit is None:
             return ClipError(failure or f"function {stub.name} missing from the model's responses "
                                         f"after {self.follow_ups} follow-up queries")
         text, key, round_, cached = hit
         text = q.with_evidence(stub, text)
         out = dict(stub.record)
+        library = self.library if chosen is None else q.library_hash(chosen)
         out["prompt"] = {
             "source": source("prompt", model=self.backend.model, endpoint=self.backend.endpoint,
-                             library=self.library),
+                             library=library),
             "function": stub.name, "model": self.backend.model, "cache_key": key,
             "response": text,
             "usage": {k: round(share[k], 2) for k in ("prompt_tokens", "completion_tokens",
                                                        "cached_tokens")},
             "cost": round(share["cost"], 8), "cached": cached, "follow_up": round_,
         }
+        if chosen is not None:
+            out["prompt"]["exemplars"] = [name for name, _ in chosen]
+        if self.samples > 1:  # every sample that answered, first the one in `response`
+            out["prompt"]["samples"] = [q.with_evidence(stub, h[0]) for h in hits if h is not None]
+            out["prompt"]["sample_keys"] = [h[1] for h in hits if h is not None]
         return out
 
     # ----- the stream ------------------------------------------------------------------------
@@ -225,7 +241,8 @@ class Prompter:
             stubs = stubs_for(group, {})
             if not stubs:
                 continue
-            query = self.keyed(q.build(stubs, 0, self.echo))
+            chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever else None
+            query = self.keyed(q.build(stubs, 0, self.echo, chosen))
             query.extra["echo"] = self.echo
             yield query
 

@@ -34,6 +34,7 @@ class Query:
     stubs: list[Stub]
     follow_up: int = 0
     key: str = ""
+    sample: int = 0
     extra: dict = field(default_factory=dict)
 
 
@@ -52,12 +53,16 @@ def prefix(echo: bool = False) -> tuple[str, str]:
     return system, user
 
 
-def library_hash() -> str:
-    return _program().library_hash()
+def library_hash(chosen: list[tuple[str, str]] | None = None) -> str:
+    return _program().library_hash(chosen)
 
 
-def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False) -> Query:
+def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False,
+          chosen: list[tuple[str, str]] | None = None) -> Query:
+    """The query for these stubs; ``chosen``: the library programs to show (--exemplars)."""
     system, user = prefix(echo)
+    if chosen is not None:
+        user = _program().library_text(chosen).strip("\n") + "\n"
     ask = ("\n\n# Complete the following functions in the same dialect."
            if not follow_up else
            "\n\n# Complete the following functions in the same dialect (they were missing or "

@@ -45,11 +45,11 @@ def _library() -> tuple[tuple[str, str], ...]:
     return tuple(out)
 
 
-def library_text() -> str:
-    """The import header and the 20 programs, as the prompt shows them."""
-    return IMPORT_HEADER + "\n\n" + "\n\n".join(src for _, src in library())
+def library_text(chosen: list[tuple[str, str]] | None = None) -> str:
+    """The import header and the 20 programs (or the ``chosen`` ones), as the prompt shows them."""
+    return IMPORT_HEADER + "\n\n" + "\n\n".join(src for _, src in (library() if chosen is None else chosen))
 
 
-def library_hash() -> str:
-    """Content hash of library H (provenance of prompts built with it)."""
-    return "sha256:" + hashlib.sha256(library_text().encode("utf-8")).hexdigest()
+def library_hash(chosen: list[tuple[str, str]] | None = None) -> str:
+    """Content hash of library H, or of the ``chosen`` programs (provenance of prompts)."""
+    return "sha256:" + hashlib.sha256(library_text(chosen).encode("utf-8")).hexdigest()
