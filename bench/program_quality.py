@@ -12,7 +12,9 @@ and the requests and tokens leap-prompt reported (a real model's cost beside its
         --config "plain:" --config "vote:--samples 3 --temperature 0.7|--vote"
 
 A configuration is NAME:PROMPT FLAGS[|PARSE FLAGS]. Outputs stay in --out (default
-build/bench_quality) with a cache per run, so an interrupted run sends only what is missing.
+build/bench_quality) with one response cache, so an interrupted run sends only what is missing
+and configurations share what they have in common (sample 0 at a temperature is one answer).
+Requests and tokens are those sent in this run (cached answers cost nothing again).
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ def evidence(out: Path) -> Path:
 
 
 def run(name: str, prompt_flags: list[str], parse_flags: list[str], clips: Path, out: Path, common: list[str]) -> dict:
-    prompted = subprocess.run([str(BIN / "leap-prompt"), str(clips), "--cache", str(out / f"{name}.cache.db"),
+    prompted = subprocess.run([str(BIN / "leap-prompt"), str(clips), "--cache", str(out / "cache.db"),
                                *common, *prompt_flags], capture_output=True, text=True)
     if prompted.returncode != 0:
         raise SystemExit(f"{name}: leap-prompt failed:\n{prompted.stderr[-2000:]}")
