@@ -58,10 +58,14 @@ def run(name: str, prompt_flags: list[str], parse_flags: list[str], clips: Path,
     programs = out / f"{name}.jsonl"
     tool("leap-parse", "-q", "-o", programs, *parse_flags, stdin=prompted.stdout)
     stats = json.loads(tool("leap-stats", programs).stdout)
+    # the tokens each clip's answers took (cached or not): the cost of the configuration itself
+    usage = [json.loads(x).get("prompt", {}).get("usage") or {} for x in prompted.stdout.splitlines()]
+    cost = {"tokens_in_per_clip": round(sum(u.get("prompt_tokens", 0) for u in usage) / max(len(usage), 1)),
+            "tokens_out_per_clip": round(sum(u.get("completion_tokens", 0) for u in usage) / max(len(usage), 1))}
     m = USAGE.search(prompted.stderr)
-    usage = dict(zip(("requests", "cached", "follow_ups", "tokens_in", "tokens_in_cached", "tokens_out"),
-                     map(int, m.groups()))) if m else {}
-    return {"clips": stats["clips"], "programs": stats["programs"], **stats["quality"], **usage}
+    sent = dict(zip(("requests_sent", "cached", "follow_ups", "tokens_in_sent", "tokens_in_cached", "tokens_out_sent"),
+                    map(int, m.groups()))) if m else {}
+    return {"clips": stats["clips"], "programs": stats["programs"], **stats["quality"], **cost, **sent}
 
 
 def main() -> None:
