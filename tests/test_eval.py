@@ -222,3 +222,33 @@ def test_program_sets_use_verb_names_and_skip_objects_without_id():
     gt = [[{"verb": "grasp", "object_ids": [23]}, {"verb": "use", "object_ids": [None, 7]}]]
     # verbs {1,4} = {1,4}; first objects {23,5} vs {23}: 1/2; second {7} = {7}
     assert M.programs(pred, gt) == {"s_verb": 100.0, "obj_a": 50.0, "obj_b": 100.0, "clips": 1}
+
+
+@pytest.mark.parametrize("verb, noun, message", [
+    ("1e400", None, "verb_scores[5] is inf: scores must be finite numbers"),
+    (None, '"x"', "noun_scores[5] is 'x', not a number"),
+    (None, "true", "noun_scores[5] is True, not a number"),
+])
+def test_cli_a_score_that_is_not_a_finite_number_is_an_error_naming_file_and_line(files, tmp_path, verb, noun, message):
+    preds, ann, _ = files
+    rec = json.loads(preds.read_text().splitlines()[2])
+    key, literal = ("verb_scores", verb) if verb else ("noun_scores", noun)
+    rec[key][5] = "@@"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(preds.read_text().splitlines()[0] + "\n" + json.dumps(rec).replace('"@@"', literal) + "\n")
+    res = run_tool("leap-eval", "recognition", "--predictions", bad, "--annotations", ann)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert res.stderr.rstrip().endswith(f"Error: {bad}:2: P18_01_1: {message}")
+
+
+def test_cli_a_class_id_out_of_range_is_an_error_naming_file_and_line(files, tmp_path):
+    preds, _, _ = files
+    ann = tmp_path / "a.csv"
+    ann.write_text("narration_id,participant_id,verb_class,noun_class\nP01_01_0,P01,1,10\nP18_01_1,P18,97,11\n")
+    res = run_tool("leap-eval", "recognition", "--predictions", preds, "--annotations", ann)
+    assert res.returncode == 1
+    assert res.stderr.rstrip().endswith(f"Error: {ann}:3: P18_01_1: verb_class 97 is out of range (EPIC-100 has 97: 0-96)")
+    gt = tmp_path / "gt.jsonl"
+    gt.write_text('{"id": "P01_01_0", "verb_class": 1, "noun_class": -1}\n')
+    res = run_tool("leap-eval", "recognition", "--predictions", preds, "--annotations", gt)
+    assert res.stderr.rstrip().endswith(f"Error: {gt}:1: P01_01_0: noun_class -1 is out of range (EPIC-100 has 300: 0-299)")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from leap_cli.learn import metrics as M
+from leap_cli.records import ClipError
 
 
 @dataclass
@@ -48,12 +49,32 @@ def read_predictions(path: str, need_scores: bool = True) -> Predictions:
                             or not isinstance(s, list) or len(s) != M.N_NOUNS):
             p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{M.N_VERBS}] and noun_scores [{M.N_NOUNS}]")
             continue
+        if need_scores:
+            bad = _bad_scores(v, "verb_scores") or _bad_scores(s, "noun_scores")
+            if bad:  # NaN sorts anywhere: a metric over it would be silently wrong
+                raise ClipError(f"{where}: {rec['id']}: {bad}")
         seen[rec["id"]] = where.rsplit(":", 1)[1]
         p.ids.append(rec["id"])
         p.verb_scores.append(v)
         p.noun_scores.append(s)
         p.steps.append(((rec.get("program") or {}).get("steps")) or [])
     return p
+
+
+def _bad_scores(values: list, name: str) -> str | None:
+    """Why a score list is unusable (a value that is not a finite number), or None."""
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError):
+        arr = None
+    if arr is None or arr.ndim != 1 or any(isinstance(x, bool) for x in values):
+        k = next((i for i, x in enumerate(values) if isinstance(x, bool) or not isinstance(x, (int, float))), 0)
+        return f"{name}[{k}] is {values[k]!r}, not a number"
+    finite = np.isfinite(arr)
+    if not finite.all():
+        k = int(np.argmin(finite))
+        return f"{name}[{k}] is {arr[k]}: scores must be finite numbers"
+    return None
 
 
 CSV_COLUMNS = ("narration_id", "verb_class", "noun_class")
@@ -64,9 +85,13 @@ def _class(value, name: str):
     if value is None:
         return None
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} {value!r} is not a class id") from None
+    n = M.N_VERBS if name == "verb_class" else M.N_NOUNS
+    if not 0 <= number < n:  # a wrong class file or a shifted column: no metric can use it
+        raise ClipError(f"{name} {number} is out of range (EPIC-100 has {n}: 0-{n - 1})")
+    return number
 
 
 def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
@@ -81,7 +106,7 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
             reader = csv.DictReader(f)
             absent = [c for c in CSV_COLUMNS if c not in (reader.fieldnames or [])]
             if absent:
-                raise ValueError(f"{path}: no column {', '.join(absent)} (an EPIC-format CSV has "
+                raise ClipError(f"{path}: no column {', '.join(absent)} (an EPIC-format CSV has "
                                  f"{', '.join(CSV_COLUMNS)}, participant_id)")
             for row in reader:
                 where = f"{path}:{reader.line_num}"
@@ -91,6 +116,8 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
                 try:
                     entry["verb_class"] = _class(row["verb_class"], "verb_class")
                     entry["noun_class"] = _class(row["noun_class"], "noun_class")
+                except ClipError as e:
+                    raise ClipError(f"{where}: {nid}: {e}") from None
                 except ValueError as e:
                     problems.append(f"{where}: {nid}: {e}")
                     entry["verb_class"] = entry["noun_class"] = None  # known clip, no usable label
@@ -106,6 +133,8 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
         try:
             entry["verb_class"] = _class(rec.get("verb_class"), "verb_class")
             entry["noun_class"] = _class(rec.get("noun_class"), "noun_class")
+        except ClipError as e:
+            raise ClipError(f"{where}: {rec['id']}: {e}") from None
         except ValueError as e:
             problems.append(f"{where}: {rec['id']}: {e}")
             entry["verb_class"] = entry["noun_class"] = None
@@ -119,7 +148,7 @@ def evaluate(kind: str, preds: Predictions, gt: dict, split: M.Split) -> tuple[d
     notes = []
     unknown = [i for i in preds.ids if i not in gt]
     if unknown:
-        raise ValueError(f"{len(unknown)} predicted ids are not in the annotations (first: {unknown[0]})")
+        raise ClipError(f"{len(unknown)} predicted ids are not in the annotations (first: {unknown[0]})")
     predicted = set(preds.ids)
     absent = sum(1 for i in gt if i not in predicted)
     if absent:
@@ -134,7 +163,7 @@ def evaluate(kind: str, preds: Predictions, gt: dict, split: M.Split) -> tuple[d
         notes.append(f"{len(preds.ids) - len(keep)} clips have no verb_class and noun_class in the annotations "
                      "and are not evaluated")
     if not keep:
-        raise ValueError("no predicted clip has verb_class and noun_class in the annotations")
+        raise ClipError("no predicted clip has verb_class and noun_class in the annotations")
     ids = [preds.ids[k] for k in keep]
     args = (np.asarray([preds.verb_scores[k] for k in keep], np.float64),
             np.asarray([preds.noun_scores[k] for k in keep], np.float64),
