@@ -164,7 +164,7 @@ class Prompter:
         return found, failed
 
     def _result(self, stub: Stub, hits: list, failure, share, chosen) -> dict | ClipError:
-        hit = hits[0]
+        hit = next((h for h in hits if h is not None), None)  # the first sample that answered
         if hit is None:
             return ClipError(failure or f"function {stub.name} missing from the model's responses "
                                         f"after {self.follow_ups} follow-up queries")
