@@ -259,3 +259,19 @@ def test_malformed_evidence_is_an_error_record_not_a_crash():
     (out,) = records(res.stdout)
     assert out["error"] == {"stage": "parse",
                             "message": "malformed evidence (ValueError: could not convert string to float: 'soon')"}
+
+
+def test_text_mode_cuts_each_function_from_the_text_with_the_same_result(tmp_path):
+    # --text parses each function from its own lines (linear in the number of functions); the
+    # programs, warnings and their line numbers are those of parsing the whole text for it.
+    from leap_cli.program.program import parse_program
+
+    text = "\n".join(f"def f{i}():\n    grasp('cup')\n    frobnicate('cup')\n    release('cup')\n" for i in range(30))
+    path = tmp_path / "many.py"
+    path.write_text(text)
+    out = records(run_tool("leap-parse", "--text", path, "-q", check=True).stdout)
+    assert [r["id"] for r in out] == [f"f{i}" for i in range(30)]
+    for r in out[::7] + out[-1:]:
+        whole = parse_program(text, r["id"])
+        assert {k: v for k, v in r["program"].items() if k not in ("source", "consistent")} == whole
+    assert out[29]["program"]["warnings"] == ["dropped unknown verb 'frobnicate' used as a sub-action (line 148)"]

@@ -56,7 +56,7 @@ def cli(opts, text_file, strict, summary, vote, embed_unknown, embed_threshold):
         name = "<stdin>" if text_file == "-" else text_file
         text = sys.stdin.read() if text_file == "-" else Path(text_file).read_text("utf-8", errors="replace")
         pairs = text_records(text, os.path.basename(name))
-        functions = {r["id"]: (text, fn) for r, fn in pairs}
+        functions = {r["id"]: piece for r, piece in pairs}
         lines = [Line(name, 1, record=r) for r, _ in pairs]
     nouns = Nouns(embed=embed_unknown, threshold=embed_threshold)
     report = Summary() if summary else None

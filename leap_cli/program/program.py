@@ -532,24 +532,30 @@ def _as_is(text: str, function: str | None):
     return node, notes + chosen, "\n".join(lines[node.lineno - 1:node.end_lineno]), offset
 
 
-def parse_program(text, function: str | None = None, holding=None, nouns: Nouns | None = None) -> dict:
+def parse_program(text, function: str | None = None, holding=None, nouns: Nouns | None = None,
+                  offset: int = 0, notes: tuple = ()) -> dict:
     """Generated text -> the `program` record value (see the module docstring), without the
     `source` that leap-parse adds.
 
     ``function`` picks one function of a batch response; ``holding`` is what the hands hold at
     the start (noun names; default: the stub's "Holding ... at start." comment, else nothing).
-    Raises ProgramError when nothing is recoverable.
+    ``offset``, ``notes``: for a piece cut from a longer text (split_text), its first line's
+    offset there and the notes about the whole text. Raises ProgramError when nothing is
+    recoverable.
     """
     nouns = nouns or _DEFAULT_NOUNS
     text = normalise(text)
     fast = _as_is(text, function)
     if fast is not None:
-        tree, notes, source, offset = fast
-        reader = Reader(nouns, None, offset)
-        reader.notes = list(notes)
+        tree, own, source, fence = fast
+        reader = Reader(nouns, None, offset + fence)
+        reader.notes = [*notes, *own]
         name = tree.name
     else:
         tree, reader, source = _repaired(text, function, nouns)
+        if offset:
+            reader.numbers = [n + offset for n in reader.numbers]
+        reader.notes[:0] = notes
         name = (function or "program") if tree.name == BARE_NAME else tree.name
     tokens = reader.block(tree.body)
     if holding is None:

@@ -26,7 +26,7 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
     """
     try:
         if text is not None:
-            program = parse_program(text[0], text[1], holding_at_start(record), nouns)
+            program = parse_program(text[0], text[1], holding_at_start(record), nouns, *text[2:])
         else:
             prompt = record.get("prompt")
             if not isinstance(prompt, dict) or not isinstance(prompt.get("response"), str):
@@ -102,12 +102,19 @@ def _source(embed: bool) -> dict:
     return source("parse", dialect=DIALECT, embed_unknown=embed)
 
 
-def text_records(text: str, name: str) -> list[tuple[dict, str | None]]:
-    """--text: (record, function) for each function of a bare response; the text's name when none."""
-    names = list(dict.fromkeys(c.name for c in chunks(text)[0]))
-    if not names:
-        return [({"schema": SCHEMA_VERSION, "id": name}, None)]
-    return [({"schema": SCHEMA_VERSION, "id": fn}, fn) for fn in names]
+def text_records(text: str, name: str) -> list[tuple[dict, tuple | None]]:
+    """--text: (record, parse arguments) for each function of a bare response; the text's name
+    when none. Each function is parsed from its own piece of the text (its lines, with their
+    offset and the notes about the whole text): linear in the number of functions."""
+    found, notes = chunks(text)
+    if not found:
+        return [({"schema": SCHEMA_VERSION, "id": name}, (text, None))]
+    same: dict[str, list] = {}
+    for chunk in found:
+        same.setdefault(chunk.name, []).append(chunk)
+    return [({"schema": SCHEMA_VERSION, "id": fn},
+             ("\n".join(line for c in group for line in c.lines) + "\n", fn, group[0].numbers[0] - 1, tuple(notes)))
+            for fn, group in same.items()]
 
 
 def watched(lines: Iterable, summary: "Summary", handled: Callable) -> Iterator:
