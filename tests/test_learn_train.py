@@ -346,3 +346,31 @@ def test_resume_with_another_network_says_what_differs(tmp_path, embed_cache):
     with pytest.raises(ValueError, match=r"--resume: .*last.pt holds another network \(feature_hidden 16 there, "
                                          r"32 now\); give the same options or another --out"):
         fit(features_cfg(feats, recs, tmp_path / "run", embed_cache, epochs=2, feature_hidden=32), resume=True)
+
+
+def test_resume_checks_the_run_was_trained_on_these_inputs(tmp_path, embed_cache, capsys):
+    from leap_cli.learn.train import fit
+    feats, recs = feature_records(tmp_path)
+    run = tmp_path / "run"
+    first = fit(features_cfg(feats, recs, run, embed_cache, epochs=1))
+    assert torch.load(run / "last.pt", weights_only=False)["inputs"]["programs"][0]["file"] == "feat.jsonl"
+    # the same inputs, finished: said so, nothing trained, the last epoch's metrics returned
+    again = fit(features_cfg(feats, recs, run, embed_cache, epochs=1), resume=True)
+    assert again == first and "has trained all 1 epochs on these inputs: nothing to train" in capsys.readouterr().err
+    # other programs (the same file name, new content): refused with the remedy, last.pt untouched
+    before = (run / "last.pt").read_bytes()
+    lines = open(recs).read().splitlines(keepends=True)
+    open(recs, "w").write("".join(lines[:-1]))
+    with pytest.raises(ValueError) as e:
+        fit(features_cfg(feats, recs, run, embed_cache, epochs=2), resume=True)
+    assert str(e.value) == (f"--resume: {run / 'last.pt'} was trained on other inputs (--programs feat.jsonl differ "
+                            "from the feat.jsonl it was trained on); to train afresh on these, run without --resume "
+                            "(it replaces last.pt and best.pt in that folder) or give another --out; to continue "
+                            "that run, give the inputs it was trained on")
+    assert (run / "last.pt").read_bytes() == before
+    open(recs, "w").write("".join(lines))
+    with pytest.raises(ValueError, match=r"other inputs \(--val feat.jsonl given, none when it was trained; "
+                                         r"lr 0.003 there, 0.01 now\)"):
+        fit(features_cfg(feats, recs, run, embed_cache, epochs=2, val=[recs], lr=1e-2), resume=True)
+    fit(features_cfg(feats, recs, run, embed_cache, epochs=2, workers=1), resume=True)  # locations, workers: free
+    assert torch.load(run / "last.pt", weights_only=False)["epoch"] == 1

@@ -24,6 +24,7 @@ import torch.distributed as dist
 
 from leap_cli.learn import LOSSES, losses, parse_losses
 from leap_cli.learn.data import ClipDataset, DataConfig, program_of, read_records
+from leap_cli.learn.inputs import fingerprint, resume_refusal
 from leap_cli.learn.model import LeapNet, ModelConfig, decode_steps, load_pretrained
 from leap_cli.learn.uniformerv2 import SPECS
 
@@ -315,6 +316,13 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
         theirs, ours = state["config"]["model"], dataclasses.asdict(cfg.model)
         diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} now" for k, v in ours.items() if theirs.get(k) != v)
         raise ValueError(f"--resume: {last} holds another network ({diff}); give the same options or another --out")
+    inputs = fingerprint(cfg)
+    if state is not None:
+        refusal = resume_refusal(last, state.get("inputs"), inputs)
+        if refusal:
+            raise ValueError(refusal)
+        if "inputs" not in state and d.main:
+            log(f"leap-train: {last} does not record what it was trained on (an older version): resumed unchecked")
     if resume and state is None and d.main:
         log(f"leap-train: no {last} to resume from; starting afresh")
     if d.main:
@@ -355,6 +363,9 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch, best = state["epoch"] + 1, state.get("best")
+        if start_epoch >= cfg.epochs and d.main:
+            log(f"leap-train: {last} has trained all {cfg.epochs} epochs on these inputs: nothing to train "
+                "(a larger --epochs trains on)")
     metrics_path = os.path.join(cfg.out, "metrics.jsonl")
     if d.main:
         keep_metrics(metrics_path, start_epoch)
@@ -365,7 +376,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
         unused = set(cfg.active_losses) != set(LOSSES)  # heads without a loss get no gradient
         ddp = DDP(model, device_ids=[d.local] if d.device.type == "cuda" else None, find_unused_parameters=unused)
 
-    metrics = {}
+    metrics = state.get("metrics", {}) if state is not None else {}  # a finished run: its last epoch's
     end_epoch = cfg.epochs if not cfg.stop_after else min(cfg.epochs, start_epoch + cfg.stop_after)
     for epoch in range(start_epoch, end_epoch):
         train_ds.set_epoch(epoch)
@@ -408,7 +419,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
         if d.main:
             ckpt = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "config": dataclasses.asdict(cfg),
-                    "epoch": epoch, "best": best, "metrics": metrics}
+                    "epoch": epoch, "best": best, "metrics": metrics, "inputs": inputs}
             # last.pt last: killed before it, a resumed run redoes this epoch and rewrites the others
             if improved:
                 save_atomic(ckpt, os.path.join(cfg.out, "best.pt"))
