@@ -12,6 +12,8 @@ import re
 from collections import defaultdict
 from typing import Iterable, Iterator
 
+from . import epic
+from .clip import check_window
 from .records import SCHEMA_VERSION, ClipError
 from .stream import Line, decode, open_input
 
@@ -81,8 +83,7 @@ def clip_record(row: dict) -> dict:
             rec["narration"] = row["narration"]
     if not rec["id"]:
         raise ValueError("empty id")
-    if rec["stop"] <= rec["start"]:
-        raise ValueError(f"stop {rec['stop']} is not after start {rec['start']}")
+    rec["start"], rec["stop"] = check_window(rec["start"], rec["stop"])
     return {k: v for k, v in rec.items() if v is not None or k == "video"}
 
 
@@ -103,7 +104,7 @@ def read_table(path: str) -> Iterator[Line]:
                     try:
                         row = decode(text)
                         yield Line(name, number, record=clip_record(row))
-                    except (ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
+                    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, ClipError) as e:
                         yield _bad_row(name, number, row, e)
             return
         rows = csv_rows(lines)
@@ -123,7 +124,7 @@ def read_table(path: str) -> Iterator[Line]:
                     raise ValueError(f"{len(fields)} fields, the header has {len(columns)}"
                                      + (" (an unquoted comma?)" if len(fields) > len(columns) else ""))
                 yield Line(name, number, record=clip_record(row))
-            except (ValueError, KeyError, TypeError, SyntaxError, OverflowError, MemoryError, RecursionError) as e:
+            except (ValueError, KeyError, TypeError, SyntaxError, OverflowError, MemoryError, RecursionError, ClipError) as e:
                 yield _bad_row(name, number, row, e)
 
 
@@ -249,7 +250,7 @@ def video_path(record: dict, directory: str) -> str:
 
 def find_video(directory: str, video_id: str, participant_id: str | None = None) -> str:
     """The video file for an EPIC video id under DIR in any of the official layouts."""
-    pid = participant_id or video_id.split("_")[0]
+    pid = participant_id or epic.participant(video_id)
     for layout in VIDEO_LAYOUTS:
         for ext in (".MP4", ".mp4"):
             path = layout.format(dir=directory, pid=pid, vid=video_id, ext=ext)

@@ -68,7 +68,7 @@ def test_generic_lists_and_bad_rows(tmp_path):
                        + json.dumps({"id": "c", "video": "v/k.mp4", "start": 5.0, "stop": 4.0}) + "\n")
     out = records(run_tool("leap-clips", generic).stdout)
     assert out[0]["video_id"] == "k" and out[0]["context"]["after"] == ["wash knife"]
-    assert out[2]["error"] == {"stage": "clips", "message": "bad row (stop 4.0 is not after start 5.0)",
+    assert out[2]["error"] == {"stage": "clips", "message": "bad row (stop 4 s is not after start 5 s)",
                                "file": str(generic), "line": 3}
     csv_file = tmp_path / "bad.csv"
     csv_file.write_text("narration_id,participant_id,video_id,start_timestamp,stop_timestamp\n"

@@ -337,7 +337,7 @@ def test_a_record_without_a_window_is_an_error_record():
     (r,) = records(proc.stdout)
     assert proc.returncode == 0
     assert r["error"] == {"stage": "detect",
-                          "message": "the record has no numeric start/stop (seconds; leap-clips writes them)"}
+                          "message": "the record needs numeric start and stop (seconds in the video; leap-clips writes them)"}
 
 
 def test_prefetch_order_errors_and_early_close():

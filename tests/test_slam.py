@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import records, run_tool
+from leap_cli import epic
 from leap_cli.commands import slam as slam_cmd
 from leap_cli.perception import slam
 from leap_cli.records import validate
@@ -113,7 +114,7 @@ def test_fifty_fps_numbering_for_extension_videos(tmp_path):
     d = fields_dir(tmp_path, video="P01_101", fps=50, step=5)
     (a,) = run(d, [clip("a", 8.0, 22.0, video="P01_101")])
     assert_close(intervals(a), [(2.0, 5.0), (9.0, 11.5)])
-    assert slam.epic_fps("P01_101") == 50 and slam.epic_fps("P01_01") == 60 and slam.epic_fps("clip7") is None
+    assert epic.frame_rate("P01_101", None) == 50 and epic.frame_rate("P01_01", None) == 60 and epic.frame_rate("clip7", None) is None
 
 
 def test_head_rotation_alone_is_not_walking(tmp_path):
@@ -208,7 +209,7 @@ def test_broken_file_is_an_error(tmp_path):
     assert "bad images entry 'frame_0000000001.jpg'" in out[1]["error"]["message"]
     proc = run_tool("leap-slam", "--fields", tmp_path, input='{"id": "c", "video_id": "P01_03", "start": "soon", "stop": 2}')
     (c,) = records(proc.stdout)  # (not a valid record: start must be a number)
-    assert c["error"]["message"] == "the record needs numeric start and stop (seconds in the video)"
+    assert c["error"]["message"] == "start 'soon' is not a number of seconds"
     (c,) = run(tmp_path, [{"schema": 1, "id": "c", "start": 1, "stop": 2}])
     assert c["error"]["message"] == "the record has no video_id (poses are found by video)"
     proc = run_tool("leap-slam", "--fields", tmp_path, "--fps", "30", input="")

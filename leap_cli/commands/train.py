@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import click
 
+from ..learn import BACKBONES
 from ..options import Tool, ToolGroup, finish, stage_options
-
-BACKBONES = ("uniformerv2-l14", "uniformerv2-b16", "tiny", "features")
 
 
 def _losses(ctx, param, value):

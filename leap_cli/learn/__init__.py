@@ -5,6 +5,8 @@ Only the modules that need torch import it (uniformerv2, model, losses, data, tr
 """
 
 LOSSES = ("T", "PC", "CE")
+# The backbone registry's names (uniformerv2.SPECS, and precomputed features), torch-free for the CLI.
+BACKBONES = ("uniformerv2-l14", "uniformerv2-b16", "tiny", "features")
 
 
 def parse_losses(text) -> tuple:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from leap_cli import media
+from leap_cli import clip, media
 from leap_cli.learn.model import END, N_NOUNS, N_SUB
 from leap_cli.records import ClipError
 
@@ -113,21 +113,8 @@ def _fps(rec: dict) -> float:
     return p.fps or 30.0
 
 
-def clip_times(rec: dict) -> tuple[float, float]:
-    """(start, stop) seconds of a clip record; ClipError when missing or stop is not after start."""
-    try:
-        start, stop = float(rec["start"]), float(rec["stop"])
-    except (KeyError, TypeError, ValueError):
-        raise ClipError("needs numeric start and stop (seconds)") from None
-    if start < 0:
-        raise ClipError(f"start {start:g} s is negative")
-    if stop <= start:
-        raise ClipError(f"stop {stop:g} s is not after start {start:g} s")
-    return start, stop
-
-
 def main_window(rec: dict, cfg: DataConfig) -> tuple[float, float]:
-    start, stop = clip_times(rec)
+    start, stop = clip.window(rec)
     if cfg.task == "anticipation":
         end = start - ANTICIPATION_GAP
         return max(0.0, end - cfg.observe / _fps(rec)), end

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from leap_cli import epic
 from leap_cli.learn import metrics as M
 from leap_cli.records import ClipError
 
@@ -111,7 +112,7 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
             for row in reader:
                 where = f"{path}:{reader.line_num}"
                 nid = row["narration_id"]
-                entry = {"participant_id": row.get("participant_id") or nid.split("_")[0],
+                entry = {"participant_id": row.get("participant_id") or epic.participant(nid),
                          "verb_class": None, "noun_class": None, "steps": None}
                 try:
                     entry["verb_class"] = _class(row["verb_class"], "verb_class")
@@ -127,7 +128,7 @@ def read_annotations(path: str) -> tuple[dict[str, dict], list[str]]:
         if "error" in rec:
             continue  # a clip a pipeline stage failed on has no ground truth to offer
         prog = rec.get("program") if isinstance(rec.get("program"), dict) else None
-        entry = {"participant_id": rec.get("participant_id") or rec["id"].split("_")[0],
+        entry = {"participant_id": rec.get("participant_id") or epic.participant(rec["id"]),
                  "verb_class": None, "noun_class": None,
                  "steps": prog.get("steps") if prog and not prog.get("missing") else None}
         try:

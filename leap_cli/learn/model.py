@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from leap_cli.learn import BACKBONES
 from leap_cli.learn.uniformerv2 import SPECS, FeatureMLP, UniFormerV2
+from leap_cli.ontology import N_NOUNS, N_VERBS, SUBACTIONS
+from leap_cli.program.program import MAX_STEPS
 
-N_VERBS, N_NOUNS = 97, 300
-N_SUB = 8            # sub-action verbs 0..7
-END = N_SUB          # the end-of-program token of the verb head
-MAX_STEPS = 9        # programs have fewer than 10 sub-actions
-BACKBONES = tuple(SPECS) + ("features",)
+N_SUB = len(SUBACTIONS)  # sub-action verbs 0..7
+END = N_SUB              # the end-of-program token of the verb head
+assert set(BACKBONES) == set(SPECS) | {"features"}, "learn.BACKBONES names uniformerv2.SPECS"
 
 
 @dataclass

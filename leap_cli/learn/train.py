@@ -258,14 +258,15 @@ def feature_dim(cfg: TrainConfig, records: list[dict]) -> int:
 def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]]:
     """Records whose targets can be built (others reported once here, not mid-epoch in a worker)."""
     from leap_cli import media
-    from leap_cli.learn.data import clip_times, main_window, targets
+    from leap_cli import clip
+    from leap_cli.learn.data import main_window, targets
     from leap_cli.records import ClipError
 
     dcfg = cfg.data(context=False)
     good, bad = [], []
     for rec in records:
         try:
-            clip_times(rec)
+            clip.window(rec)
             if not cfg.features:
                 if not rec.get("video"):
                     raise ClipError("needs video (or --features)")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Iterable, Sequence
 
+from ..ontology import N_NOUNS
+
 SIDES = ("left", "right")
 HOLDING_STATES = ("P", "F")  # portable / stationary object: the hand holds or touches an object
 UNKNOWN = "?"               # holding something whose noun no source could name
@@ -244,7 +246,7 @@ def from_visor(t: float, frame, noun_key, hand_sides: dict[int, str]) -> Contact
             hands[side] = HandContact(side, "S", e.box)
         elif c in entities:
             target = entities[c]
-            noun = noun_key(target.class_id) if 0 <= target.class_id < 300 else None
+            noun = noun_key(target.class_id) if 0 <= target.class_id < N_NOUNS else None
             hands[side] = HandContact(side, "P", e.box, target.box, noun)
         elif c == UNANNOTATED_CONTACT or len(c) == 32:
             hands[side] = HandContact(side, "P", e.box)

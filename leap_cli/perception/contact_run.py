@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import records
+from .. import clip, epic, records
 from ..onnx import ModelError
 from . import contact, detect, detect_run, hand_contact, hoa, visor
 
@@ -36,8 +36,8 @@ class Settings:
 def clip_frames_range(record: dict, fps: float | None) -> tuple[float, list[int]]:
     """EPIC frame numbers of the clip at the sampling rate (the record's start/stop_frame when
     it has them), and the EPIC frame rate of its video."""
-    efps = visor.epic_fps(record.get("video_id") or "")
-    start, stop = detect_run.window(record)
+    efps = clip.frame_rate(record)
+    start, stop = clip.window(record)
     first = int(record.get("start_frame") or round(start * efps))
     last = int(record.get("stop_frame") or round(stop * efps))
     step = 1 if fps is None else max(1, round(efps / fps))
@@ -69,13 +69,13 @@ def matched(fr: hoa.HoaFrame, t: float, s: Settings) -> contact.ContactFrame:
 def numbered_frames(record: dict, s: Settings, read) -> list[contact.ContactFrame]:
     """The clip's EPIC frames at the sampling rate through ``read`` (frame number -> HoaFrame,
     None where the source has no such frame), matched, with clip-relative times."""
-    start = detect_run.window(record)[0]
+    start = clip.window(record)[0]
     efps, numbers = clip_frames_range(record, s.fps)
     return [matched(fr, round(n / efps - start, 4), s) for n in numbers if (fr := read(n)) is not None]
 
 
 def _find_video_file(root: str, video_id: str, suffix: str) -> str | None:
-    participant = video_id.split("_")[0]
+    participant = epic.participant(video_id)
     for path in (os.path.join(root, participant, video_id + suffix), os.path.join(root, video_id + suffix)):
         if os.path.exists(path):
             return path
@@ -94,7 +94,7 @@ def _pickle(path: str) -> list[bytes]:
 
 def hoa_source(root: str, s: Settings):
     """--hoa DIR: the EPIC-100 hand-object detection pickles (DIR/PXX/PXX_YY.pkl or DIR/PXX_YY.pkl)."""
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
         path = _find_video_file(root, vid, ".pkl")
         src = records.source("contact", hoa=path or root, **_naming(record))
@@ -113,7 +113,7 @@ def hoa_source(root: str, s: Settings):
         frames = numbered_frames(record, s, read)
         return value(record, src, frames, True, s, require,
                      f"{path} has {len(messages)} frames, none in the clip")
-    return clip
+    return for_clip
 
 
 _RAW_NAME = re.compile(r"frame_(\d+)\.npz$")
@@ -129,7 +129,7 @@ def raw_source(root: str, s: Settings):
     """--hoa-raw DIR: the detector demo's arrays, DIR[/PXX]/PXX_YY/frame_%010d.npz with
     ``hand_dets`` and ``obj_dets`` ([N, 10] rows in pixels; absent or empty: none) and optional
     ``size`` = [width, height] (default 456x256, EPIC's released frames)."""
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
         folder = _find_video_file(root, vid, "")
         src = records.source("contact", hoa_raw=folder or root, **_naming(record))
@@ -149,12 +149,12 @@ def raw_source(root: str, s: Settings):
                 raise records.ClipError(f"{listing[n]}: not detector arrays ({e})") from None
         frames = numbered_frames(record, s, read)
         return value(record, src, frames, True, s, require, f"no detector arrays for the clip's frames in {folder}")
-    return clip
+    return for_clip
 
 
 def visor_source(root: str, s: Settings):
     """--visor DIR: VISOR hands' in_contact_object (sparse: no smoothing)."""
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
         try:
             path, annotated = visor.video(root, vid)
@@ -162,10 +162,10 @@ def visor_source(root: str, s: Settings):
             return value(record, records.source("contact", visor=root), [], False, s, require, str(e))
         src = records.source("contact", visor=path)
         frames = [contact.from_visor(t, fr, visor.noun_key, visor.HAND_SIDES)
-                  for t, fr in visor.clip_frames(annotated, vid, *detect_run.window(record), s.lookback)]
+                  for t, fr in visor.clip_frames(annotated, vid, *clip.window(record), s.lookback)]
         frames = [f for f in frames if f.hands]
         return value(record, src, frames, False, s, require, "no VISOR frame with a hand in the clip")
-    return clip
+    return for_clip
 
 
 def model_source(model: str, manifest: str | None, s: Settings, batch: int):
@@ -186,10 +186,10 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
     normalized = bool(out.get("normalized", False))
     batch = max(batch, det.batch or 1)
 
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         src = records.source("contact", model=os.path.basename(model), sha256=m.sha256,
                              fps="native" if s.fps is None else s.fps, **_naming(record))
-        start, frames = detect_run.window(record)[0], []
+        start, frames = clip.window(record)[0], []
         for times, images in detect_run.model_frames(record, det, s.fps, batch):
             step = det.batch or len(images)
             for a in range(0, len(images), step):
@@ -206,7 +206,7 @@ def model_source(model: str, manifest: str | None, s: Settings, batch: int):
                     fr = hoa.raw_frame(0, hd, od, 1.0 if normalized else w, 1.0 if normalized else h)
                     frames.append(matched(fr, round(float(t) - start, 4), s))
         return value(record, src, frames, True, s, require, "no frame decoded")
-    return clip
+    return for_clip
 
 
 def hand_model_source(m: detect_run.OnnxModel, s: Settings, batch: int):

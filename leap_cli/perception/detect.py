@@ -20,7 +20,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .. import ontology
+from .. import epic, ontology
 from . import layouts
 from . import visor as visor_mod
 
@@ -455,7 +455,7 @@ def visor_frames(frames, video_id: str, start: float, stop: float) -> list[Frame
     they are not EPIC-100 object nouns; leap-contact reads the hands)."""
     out = []
     for t, fr in visor_mod.clip_frames(frames, video_id, start, stop):
-        ents = [e for e in fr.entities if 0 <= e.class_id < 300]
+        ents = [e for e in fr.entities if 0 <= e.class_id < ontology.N_NOUNS]
         out.append(FrameDetections(t, tuple(e.box for e in ents),
                                    tuple(visor_mod.noun_key(e.class_id) for e in ents),
                                    tuple(1.0 for _ in ents)))
@@ -499,7 +499,7 @@ def epic55_rows(text: str, name: str, problems: Problems) -> list[Row]:
                     isinstance(b, (list, tuple)) and len(b) == 4
                     and all(isinstance(v, (int, float)) and math.isfinite(v) for v in b) for b in boxes):
                 raise ValueError("bounding_boxes is not a list of (top, left, height, width)")
-            t = frame / visor_mod.epic_fps(r["video_id"])
+            t = frame / epic.frame_rate(r["video_id"])
         except (ValueError, SyntaxError, TypeError) as e:
             problems.add(name, line, f"cannot read row ({e})")
             continue

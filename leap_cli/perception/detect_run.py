@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import Callable, Iterable, Iterator
 
-from .. import media, records
+from .. import clip, media, records
 from ..onnx import ModelError
 from . import detect, layouts, visor
 
@@ -68,17 +68,6 @@ def prefetch(items: Iterable, depth: int = 2) -> Iterator:
         thread.join(timeout=5)
 
 
-def window(record: dict) -> tuple[float, float]:
-    """The clip's start and stop in seconds of the video."""
-    try:
-        start, stop = float(record["start"]), float(record["stop"])
-    except (KeyError, TypeError, ValueError):
-        raise records.ClipError("the record has no numeric start/stop (seconds; leap-clips writes them)") from None
-    if stop < start:
-        raise records.ClipError(f"stop {stop} is before start {start}")
-    return start, stop
-
-
 class OnnxModel:
     """A model file, its manifest and an onnxruntime session (built once)."""
 
@@ -110,7 +99,7 @@ class OnnxModel:
 def model_frames(record: dict, det: detect.Detector, fps: float | None, batch: int):
     """The clip's frames, decoded once at the model's size (letterbox: the size inside the
     padding, from the video's aspect), in batches, prefetched."""
-    start, stop = window(record)
+    start, stop = clip.window(record)
     path = record.get("video") or ""
     size = det.size
     if det.resize == "letterbox":
@@ -148,10 +137,10 @@ def model_source(model: str, manifest: str | None, fps: float | None, threshold:
                          sha256=m.sha256, fps="native" if fps is None else fps, threshold=threshold)
     batch = max(batch, det.batch or 1)
 
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         stats = detect.Stats()
         frames = detect.run_detector(det, model_frames(record, det, fps, batch), run,
-                                     window(record)[0], threshold, nms_iou, stats)
+                                     clip.window(record)[0], threshold, nms_iou, stats)
         if totals is not None:
             totals.add(stats)
         if stats.candidates and not stats.passed:
@@ -163,7 +152,7 @@ def model_source(model: str, manifest: str | None, fps: float | None, threshold:
         if det.hands:
             out["hands"] = detect.hand_records(frames)
         return out
-    return clip
+    return for_clip
 
 
 def unmapped_summary(totals: detect.Stats) -> str | None:
@@ -183,18 +172,18 @@ def _empty(src: dict, reason: str, require: bool) -> dict:
 
 
 def visor_source(root: str):
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
         try:
             path, annotated = visor.video(root, vid)
         except FileNotFoundError as e:
             return _empty(records.source("detect", visor=root), str(e), require)
         src = records.source("detect", visor=path)
-        frames = detect.visor_frames(annotated, vid, *window(record))
+        frames = detect.visor_frames(annotated, vid, *clip.window(record))
         if not frames:
             return _empty(src, "no VISOR annotated frame in the clip", require)
         return value(src, frames)
-    return clip
+    return for_clip
 
 
 def rows_source(path: str, kind: str, threshold: float = 0.0):
@@ -212,15 +201,15 @@ def rows_source(path: str, kind: str, threshold: float = 0.0):
     src = records.source("detect", **{"object_labels" if kind == "epic55" else "detections": path},
                          **({"threshold": threshold} if kind == "generic" else {}))
 
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         vid = record.get("video_id") or ""
         if vid not in by_video:
             return _empty(src, f"no rows for video {vid} in {path}", require)
-        frames = detect.rows_frames(by_video[vid], *window(record))
+        frames = detect.rows_frames(by_video[vid], *clip.window(record))
         if not frames:
             return _empty(src, f"no annotated frame of {vid} in the clip", require)
         return value(src, frames)
-    return clip
+    return for_clip
 
 
 def report(problems: detect.Problems) -> None:

@@ -30,14 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import visor
 
 FRAME_KEY = re.compile(r"frame_(\d+)\.\w+$")
-
-
-def epic_fps(video_id: str) -> float | None:
-    """EPIC frame rate by video id: 60 fps for PXX_YY, 50 fps for PXX_1YY; None if not EPIC."""
-    return visor.epic_fps(video_id, default=None)
 
 
 @dataclass

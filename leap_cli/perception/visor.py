@@ -14,7 +14,7 @@ import os
 import re
 from typing import NamedTuple
 
-from .. import ontology, records
+from .. import epic, ontology, records
 
 WIDTH, HEIGHT = 1920, 1080
 # The v2 list's additions to EPIC-100's 300 nouns (EPIC_100_noun_classes_v2.csv).
@@ -39,18 +39,9 @@ class VisorFrame(NamedTuple):
     entities: tuple[Entity, ...]
 
 
-def epic_fps(video_id: str, default: float | None = 60.0) -> float | None:
-    """EPIC frame numbering rate: 60 fps for PXX_YY, 50 fps for PXX_1YY (EPIC-100 extension)
-    videos; ``default`` for an id that is not an EPIC video's."""
-    m = re.fullmatch(r"P\d+_(\d+)", video_id)
-    if not m:
-        return default
-    return 50.0 if len(m.group(1)) >= 3 else 60.0
-
-
 def noun_key(class_id: int) -> str | None:
     """The v2 class id's key: an EPIC-100 noun key for 0-299, a v2 addition above."""
-    if 0 <= class_id < 300:
+    if 0 <= class_id < ontology.N_NOUNS:
         return ontology.nouns()[class_id].key
     return V2_EXTRA.get(class_id)
 
@@ -122,7 +113,7 @@ def load(path: str) -> tuple[VisorFrame, ...]:
 
 def clip_frames(frames, video_id: str, start: float, stop: float, lookback: float = 0.0):
     """(t relative to clip start, frame) for annotated frames in [start - lookback, stop]."""
-    fps = epic_fps(video_id)
+    fps = epic.frame_rate(video_id)
     out = []
     for fr in frames:
         t = fr.frame / fps

@@ -83,8 +83,8 @@ SPEC = SPEC.format(fixtures=", ".join(sorted(f.replace(":", "_") for f in FIXTUR
 
 __doc__ = SPEC
 
-# The paper's sub-action vocabulary, in the order of its verb ids (DESIGN.md section 3).
-SUBACTIONS = ("nothing", "grasp", "release", "move", "use", "position", "goto", "wait")
+# The paper's sub-action vocabulary, in the order of its verb ids (one home: ontology).
+from ..ontology import SUBACTIONS  # noqa: E402
 SUBACTION_ID = {v: i for i, v in enumerate(SUBACTIONS)}
 
 # (least, most) objects each sub-action takes.
