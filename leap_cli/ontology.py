@@ -16,7 +16,7 @@ from importlib import resources
 
 N_VERBS, N_NOUNS = 97, 300  # EPIC-100's verb and noun classes (ids 0..96, 0..299)
 
-# The paper's sub-action verbs; the index is the sub-action verb id (DESIGN.md section 3).
+# The paper's sub-action verbs; the index is the sub-action verb id (docs/DESIGN.md section 3).
 SUBACTIONS = ("nothing", "grasp", "release", "move", "use", "position", "goto", "wait")
 
 _SUBACTION_ALIASES = {

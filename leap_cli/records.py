@@ -1,6 +1,6 @@
 """The clip record: schema version, field names, provenance, missing evidence, JSON Schema.
 
-One JSON object per line, one line per clip, keyed by ``id`` (DESIGN.md section 3). Every stage
+One JSON object per line, one line per clip, keyed by ``id`` (docs/DESIGN.md section 3). Every stage
 copies the record and adds its own key; errors are recorded, never dropped.
 """
 from __future__ import annotations

@@ -329,7 +329,7 @@ def test_onnx_hand_object_model_on_a_generated_video(tmp_path):
               "frames": [{"t": t / 4, "boxes": [yellow], "nouns": ["bowl"], "scores": [0.9]} for t in range(9)]}
     clip = {"schema": 1, "id": "B_1", "video_id": "B_01", "video": str(video), "start": 0.5, "stop": 2.5,
             "detect": detect}
-    proc = run_tool("leap-contact", "--model", model, "--fps", "native", "--batch", "4",
+    proc = run_tool("leap-contact", "--model", model, "--fps", "native", "--batch-size", "4",
                     input=json.dumps(clip) + "\n")
     assert proc.returncode == 0, proc.stderr
     out = records(proc.stdout)[0]

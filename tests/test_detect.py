@@ -70,7 +70,7 @@ def frames_by_t(record):
 
 
 def test_model_frame_path_boxes_thresholds_nms_labels(boxes_video, model_a):
-    proc = run_tool("leap-detect", "--model", model_a, "--fps", "5", "--batch", "3",
+    proc = run_tool("leap-detect", "--model", model_a, "--fps", "5", "--batch-size", "3",
                     input=json.dumps(clip(boxes_video)) + "\n")
     assert proc.returncode == 0, proc.stderr
     (out,) = records(proc.stdout)

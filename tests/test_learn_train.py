@@ -278,7 +278,8 @@ def test_predict_reports_clips_without_a_usable_window(videos, tmp_path):
     out = list(Predictor(str(ckpt), 8, 0)(recs))
     assert [o["id"] for o in out if isinstance(o, dict)] == [train[0]["id"], train[4]["id"]]
     assert [str(o) for o in out if not isinstance(o, dict)] == [
-        "stop 2 s is not after start 3 s", "needs numeric start and stop (seconds)", "start -1 s is negative"]
+        "stop 2 s is not after start 3 s",
+        "the record needs numeric start and stop (seconds in the video; leap-clips writes them)", "start -1 s is negative"]
 
 
 def test_global_batch_must_split_evenly_over_the_processes(tmp_path, monkeypatch):

@@ -184,7 +184,7 @@ def test_nothing_and_wait_take_no_objects():
     assert p["warnings"] == ["dropped extra objects of wait: kettle (line 3)"]
 
 
-# the world-state checker (Figure 2 and DESIGN.md section 5) ------------------------------------
+# the world-state checker (Figure 2 and docs/DESIGN.md section 5) ------------------------------------
 def test_figure2_goto_after_grasp_is_invalid():
     p = parse_program('def take_milk():\n    grasp("milk")\n    goto("milk")\n')
     assert p["violations"] == [

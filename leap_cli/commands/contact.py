@@ -8,6 +8,8 @@ from ..onnx import ManifestMismatch
 from ..perception import contact_run
 from ..stream import run
 
+DEFAULTS = contact_run.Settings()
+
 
 @click.command(cls=Tool)
 @stage_options
@@ -17,18 +19,18 @@ from ..stream import run
 @click.option("--visor", type=click.Path(file_okay=False, exists=True), metavar="DIR", help="VISOR annotations (hands' in_contact_object), PXX_YY.json under DIR.")
 @click.option("--model", type=click.Path(dir_okay=False), help="ONNX hand-object detector, or a hand detector (its manifest marks hands).")
 @click.option("--manifest", type=click.Path(dir_okay=False), help="The model's manifest, if not beside it.")
-@click.option("--fps", type=Rate(), default=str(contact_run.DEFAULT_FPS), show_default=True, help="Frames per second read from dense sources.")
+@click.option("--fps", type=Rate(), default=str(DEFAULTS.fps), show_default=True, help="Frames per second read from dense sources.")
 @click.option("--detect-hands", is_flag=True, help="Hands from detect.hands (leap-detect run with a hand model).")
 @click.option("--hand-threshold", type=float, help="Minimum hand score [default: a hand model's manifest, else 0.5].")
-@click.option("--object-threshold", default=0.5, show_default=True, help="Minimum object score.")
-@click.option("--min-duration", default=0.25, show_default=True, help="Seconds a contact change must last (dense sources).")
-@click.option("--min-iou", default=0.5, show_default=True, help="IoU with a leap-detect box to name an object.")
-@click.option("--min-overlap", default=0.5, show_default=True,
+@click.option("--object-threshold", default=DEFAULTS.object_threshold, show_default=True, help="Minimum object score.")
+@click.option("--min-duration", default=DEFAULTS.min_duration, show_default=True, help="Seconds a contact change must last (dense sources).")
+@click.option("--min-iou", default=DEFAULTS.min_iou, show_default=True, help="IoU with a leap-detect box to name an object.")
+@click.option("--min-overlap", default=DEFAULTS.min_overlap, show_default=True,
               help="Hand detectors: hand-object box overlap (over the smaller box) that is contact.")
-@click.option("--lookback", default=1.0, show_default=True, help="Seconds before the clip a VISOR frame may give the start state.")
-@click.option("--batch", default=8, show_default=True, help="Frames per model call.")
+@click.option("--lookback", default=DEFAULTS.lookback, show_default=True, help="Seconds before the clip a VISOR frame may give the start state.")
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Frames per model call.")
 def cli(opts, require, hoa, hoa_raw, visor, model, manifest, detect_hands, fps, hand_threshold,
-        object_threshold, min_duration, min_iou, min_overlap, lookback, batch):
+        object_threshold, min_duration, min_iou, min_overlap, lookback, batch_size):
     """Add `contact`: per frame and hand the state (N none, S self, O other person, P portable,
     F stationary object) and object box; `events` (grab/release with time, hand, EPIC-100 noun,
     named by IoU with leap-detect's boxes) and `holding_at_start`. Give exactly one source.
@@ -48,7 +50,7 @@ def cli(opts, require, hoa, hoa_raw, visor, model, manifest, detect_hands, fps, 
     try:
         source = (contact_run.hoa_source(hoa, s) if hoa else contact_run.raw_source(hoa_raw, s) if hoa_raw
                   else contact_run.visor_source(visor, s) if visor else contact_run.detect_hands_source(s)
-                  if detect_hands else contact_run.model_source(model, manifest, s, batch))
+                  if detect_hands else contact_run.model_source(model, manifest, s, batch_size))
     except ManifestMismatch as e:
         raise click.UsageError(str(e)) from None
     finish(run(opts, "contact", lambda r: {**r, "contact": source(r, require)}))

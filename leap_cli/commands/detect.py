@@ -22,8 +22,8 @@ from ..stream import run
               help="Frames per second to run the model on; 'native' for every frame.")
 @click.option("--threshold", type=float, help="Minimum detection score [default: the manifest's threshold, else 0.5].")
 @click.option("--nms-iou", default=0.5, show_default=True, help="IoU of per-class NMS (models without NMS).")
-@click.option("--batch", default=8, show_default=True, help="Frames per model call.")
-def cli(opts, require, model, manifest, visor, object_labels, detections, fps, threshold, nms_iou, batch):
+@click.option("--batch-size", type=click.IntRange(1), default=8, show_default=True, help="Frames per model call.")
+def cli(opts, require, model, manifest, visor, object_labels, detections, fps, threshold, nms_iou, batch_size):
     """Add `detect`: per-frame boxes (xyxy, normalised), EPIC-100 nouns and scores, and the
     clip's objects, most frequently seen first. Give exactly one source.
 
@@ -36,7 +36,7 @@ def cli(opts, require, model, manifest, visor, object_labels, detections, fps, t
     totals = Stats()
     if model:
         try:
-            source = detect_run.model_source(model, manifest, fps, threshold, nms_iou, batch, totals)
+            source = detect_run.model_source(model, manifest, fps, threshold, nms_iou, batch_size, totals)
         except ManifestMismatch as e:
             raise click.UsageError(str(e)) from None
     elif visor:

@@ -5,7 +5,7 @@ classes); the template is bound to the narration's nouns and to the detected / c
 the evidence adds ``goto`` at the SLAM intervals, ``grasp``/``release`` at the contact events and
 ``use`` at sound events (of the hands: not footsteps), ordered by time, within the paper's 9
 sub-actions (the least telling evidence is left out first). A small simulation of the two hands
-keeps every sub-action's pre-condition true (the world-state checker's rules, DESIGN.md section
+keeps every sub-action's pre-condition true (the world-state checker's rules, docs/DESIGN.md section
 5), so the programs it writes are valid by construction. It is the baseline LLM programs are compared with.
 """
 from __future__ import annotations
