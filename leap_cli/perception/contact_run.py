@@ -217,7 +217,7 @@ def hand_model_source(m: detect_run.OnnxModel, s: Settings, batch: int):
     threshold = s.hand_threshold if s.hand_threshold is not None else det.threshold if det.threshold is not None else 0.5
     batch = max(batch, det.batch or 1)
 
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         src = records.source("contact", model=os.path.basename(m.path), manifest=det.name, sha256=m.sha256,
                              fps="native" if s.fps is None else s.fps, threshold=threshold,
                              contact="overlap", min_overlap=s.min_overlap, **_naming(record))
@@ -225,7 +225,7 @@ def hand_model_source(m: detect_run.OnnxModel, s: Settings, batch: int):
                                     detect_run.window(record)[0], threshold, 0.5)
         hands = [(round(f.t, 4), [hand_contact.HandBox(b, sc, side) for b, _, sc, side in f.hands]) for f in found]
         return hand_frames_value(record, src, hands, s, require)
-    return clip
+    return for_clip
 
 
 def hand_frames_value(record: dict, src: dict, hands, s: Settings, require: bool) -> dict:
@@ -235,7 +235,7 @@ def hand_frames_value(record: dict, src: dict, hands, s: Settings, require: bool
 
 def detect_hands_source(s: Settings):
     """--detect-hands: the hand boxes leap-detect put in ``detect.hands`` (a hand model's)."""
-    def clip(record: dict, require: bool) -> dict:
+    def for_clip(record: dict, require: bool) -> dict:
         det = record.get("detect") or {}
         src = records.source("contact", hands="detect.hands", contact="overlap", min_overlap=s.min_overlap,
                              **_naming(record))
@@ -243,7 +243,7 @@ def detect_hands_source(s: Settings):
             return value(record, src, [], True, s, require,
                          "the record's detect has no hands (run leap-detect with a hand model first)")
         return hand_frames_value(record, src, hand_contact.detect_hands(det), s, require)
-    return clip
+    return for_clip
 
 
 def _naming(record: dict) -> dict:
