@@ -44,7 +44,7 @@ def test_epic_rules():
     assert clip.frame_rate({"video_id": "P04_110"}) == 50
 
 
-BAD = [{"start": float("nan"), "stop": 2}, {"start": 0, "stop": 1e12}, {"start": 10 ** 400, "stop": 2}, {"start": 2, "stop": 1}]
+BAD = [{"start": "soon", "stop": 2}, {"start": 0, "stop": 1e12}, {"start": 10 ** 400, "stop": 2}, {"start": 2, "stop": 1}]
 
 
 @pytest.mark.parametrize("tool, args", [
@@ -65,7 +65,7 @@ def test_every_stage_refuses_the_same_bad_windows(tmp_path, tool, args):
     assert proc.returncode == 0, proc.stderr
     out = records(proc.stdout)
     assert [r["error"]["message"] for r in out] == [
-        "start nan is not a finite number of seconds", "stop 1e+12 s is past 86400 s (24 h): no video is that long",
+        "start 'soon' is not a number of seconds", "stop 1e+12 s is past 86400 s (24 h): no video is that long",
         "start and stop must be seconds in the video (an integer too large)", "stop 1 s is not after start 2 s"]
 
 
