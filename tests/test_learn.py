@@ -297,3 +297,13 @@ def test_sentence_embeddings_offline_and_cached_once(tmp_path, monkeypatch, capf
     monkeypatch.setattr(sentence_transformers, "SentenceTransformer", no_model)
     again = E.embed(["if tap not open"], str(tmp_path))
     assert np.array_equal(again["if tap not open"], first["if tap not open"])
+
+
+def test_a_garbage_features_file_is_an_error_naming_it(tmp_path):
+    from leap_cli.learn.data import load_features
+    from leap_cli.records import ClipError
+
+    (tmp_path / "c1.npy").write_bytes(b"this is not numpy")
+    with pytest.raises(ClipError) as e:
+        load_features(str(tmp_path), "c1")
+    assert str(e.value).startswith(f"{tmp_path / 'c1.npy'}: not a NumPy .npy array of numbers (")

@@ -423,3 +423,15 @@ def test_exemplars_show_k_library_programs_and_are_recorded(clips, tmp_path, ser
     assert len(server.log) == 2
     shown = prompt(clips, "--ids", "P01_01_0", "--exemplars", "4", "--dry-run", server=server, cache=cache).stdout
     assert [n for n in names if f"def {n}(" in shown] == chosen
+
+
+def test_a_corrupt_cache_database_is_an_error_naming_the_file(tmp_path):
+    from leap_cli.llm.cache import Cache
+    from leap_cli.records import ClipError
+
+    bad = tmp_path / "c.sqlite3"
+    bad.write_bytes(b"not a database at all" * 200)
+    with pytest.raises(ClipError) as e:
+        Cache(str(bad))
+    assert str(e.value) == (f"{bad}: not a usable response cache (file is not a database); move it away "
+                            "or give --cache another file")

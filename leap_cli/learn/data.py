@@ -189,7 +189,10 @@ def load_features(folder: str, clip_id: str) -> np.ndarray:
     path = os.path.join(folder, f"{clip_id}.npy")
     if not os.path.isfile(path):
         raise ClipError(f"{clip_id}: no features file {path}")
-    return np.load(path).astype(np.float32)
+    try:
+        return np.load(path, allow_pickle=False).astype(np.float32)
+    except (ValueError, OSError, EOFError) as e:  # garbage, a pickle, a cut-short copy
+        raise ClipError(f"{path}: not a NumPy .npy array of numbers ({e})") from None
 
 
 class ClipDataset(torch.utils.data.Dataset):
