@@ -360,6 +360,22 @@ def test_bad_flags(clips, tmp_path):
                                                     "(set it, or use --base-url for a local server, or -m rules)\n")
 
 
+@pytest.mark.parametrize("flags, message", [
+    (["--max-cost", "nan"], "Invalid value for '--max-cost': nan is not a budget (a finite number of US dollars >= 0)"),
+    (["--max-cost", "-1"], "Invalid value for '--max-cost': -1.0 is not a budget"),
+    (["--max-cost", "inf"], "Invalid value for '--max-cost': inf is not a budget"),
+    (["--prices", "NEG"], "Invalid value for --prices: NEG: model pricey input: -2 is not a price (a finite number >= 0)"),
+])
+def test_nan_budget_and_negative_prices_are_usage_errors(clips, tmp_path, server, flags, message):
+    neg = tmp_path / "neg.json"
+    neg.write_text(json.dumps({"models": {"pricey": {"input": -2, "output": 1}}}))
+    flags = [str(neg) if f == "NEG" else f for f in flags]
+    before = len(server.log)
+    proc = prompt(clips, "-m", "pricey", "--base-url", server.url, *flags, cache=tmp_path / "c.sqlite3")
+    assert proc.returncode == 2 and message.replace("NEG", str(neg)) in proc.stderr, proc.stderr
+    assert proc.stdout == "" and len(server.log) == before
+
+
 def test_unpriced_model_and_bad_lines(clips, tmp_path, server):
     bad = tmp_path / "in.jsonl"
     bad.write_text(clips.read_text().splitlines()[0] + "\nnot json\n")

@@ -7,6 +7,7 @@ import click
 
 from .. import llm
 from ..llm import batch as batch_api
+from ..llm.cost import PriceError
 from ..options import Tool, finish, stage_options
 from ..stream import read_lines, run_many, selected
 
@@ -32,12 +33,12 @@ _opt = click.option
 @_opt("--echo", is_flag=True, help="Let the model repeat the stubs' evidence comments (more output tokens).")
 @_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up queries for missing or broken functions.")
 @_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors.")
-@_opt("--backoff", type=float, default=1.0, show_default=True, help="First retry wait in seconds (doubles, with jitter; Retry-After wins).")
+@_opt("--backoff", type=float, default=1.0, show_default=True, help="First retry wait in seconds (doubles, with jitter; a server's Retry-After wins, up to 60 s or --timeout).")
 @_opt("--timeout", type=float, default=600.0, show_default=True, help="Seconds per request.")
 @_opt("--cache", "cache_path", envvar="LEAP_CACHE", metavar="PATH", help="SQLite response cache. [env LEAP_CACHE; default ~/.cache/leap/prompt.sqlite3]")
 @_opt("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @_opt("--prices", envvar="LEAP_PRICES", type=click.Path(exists=True, dir_okay=False), help="JSON price table replacing shipped entries. [env LEAP_PRICES]")
-@_opt("--max-cost", type=float, metavar="USD", help="Start no new query once this much is spent; the rest become error records.")
+@_opt("--max-cost", type=float, metavar="USD", callback=lambda c, p, v: budget(v), help="Start no new query once this much is spent; the rest become error records.")
 @_opt("--dry-run", is_flag=True, help="Print the prompts (stdout) instead of calling a model.")
 @_opt("--batch", "batch_action", type=click.Choice(["submit", "collect"]), help="OpenAI Batch API: submit the queries (prints the "
       "batch id), or collect ID (the first argument): fill the cache from it and emit the records.")
@@ -61,8 +62,11 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     backend = llm.choose_backend(model, base_url, say, say, **params)  # the offline notice obeys -q
     exemplars = kw.pop("exemplars")
     check_flags(backend, batch_action, kw["samples"], exemplars, params["temperature"])
-    p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
-                          max_cost=max_cost, exemplars=exemplars, **kw)
+    try:
+        p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
+                              max_cost=max_cost, exemplars=exemplars, **kw)
+    except PriceError as e:
+        raise click.BadParameter(str(e), param_hint="--prices") from None
     check_budget(backend, p, batch_action, max_cost)
     if batch_action == "collect":
         collect(opts, backend, p, note)
@@ -82,6 +86,13 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     if backend.cacheable:
         say(p.ledger.summary(backend.model))
     finish(code)
+
+
+def budget(value: float | None) -> float | None:
+    """--max-cost: a finite number of dollars >= 0 (NaN would never be reached: no limit at all)."""
+    if value is not None and not (0 <= value < float("inf")):
+        raise click.BadParameter(f"{value!r} is not a budget (a finite number of US dollars >= 0)")
+    return value
 
 
 def check_flags(backend, batch_action, samples, exemplars, temperature) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import email.utils
 import os
 import random
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -49,24 +50,48 @@ class RulesBackend:
         return Completion(text, duration=time.perf_counter() - t0)
 
 
-def retry_after(headers) -> float | None:
-    """Seconds a 429/503 asks us to wait: retry-after-ms, Retry-After seconds or HTTP date."""
+RETRY_AFTER_MAX = 60.0  # seconds: a server asking for longer (86400) waits this long, then retries
+
+
+def retry_after(headers, cap: float = RETRY_AFTER_MAX) -> float | None:
+    """Seconds a 429/503 asks us to wait (retry-after-ms, Retry-After seconds or HTTP date), at
+    most ``cap``; None (our own backoff) for a value that is none of these, NaN or negative."""
     if headers is None:
         return None
+    wait = None
     ms = headers.get("retry-after-ms")
     if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+        wait = _seconds(ms, 1000)
     value = headers.get("retry-after")
-    if not value:
-        return None
+    if wait is None and value:
+        wait = _seconds(value, 1)
+        if wait is None:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+                wait = when.timestamp() - time.time() if when else None
+            except (TypeError, ValueError, OverflowError, IndexError):
+                wait = None
+    return None if wait is None else min(cap, max(0.0, wait))
+
+
+def _seconds(text: str, per_second: float) -> float | None:
     try:
-        return max(0.0, float(value))
-    except ValueError:
-        when = email.utils.parsedate_to_datetime(value)
-        return max(0.0, when.timestamp() - time.time()) if when else None
+        value = float(text) / per_second
+    except (TypeError, ValueError):
+        return None
+    return value if value == value and value != float("inf") else None  # NaN / inf: ignored
+
+
+_BEARER = re.compile(r"Bearer\s+[^\s\"',;)\]}]+", re.I)
+
+
+def scrub(text: str) -> str:
+    """Server text with the API key and any ``Bearer ...`` token replaced by ``***`` (error bodies
+    sometimes echo the request's Authorization header)."""
+    key = os.environ.get("OPENAI_API_KEY")
+    if key and len(key) >= 4:
+        text = text.replace(key, "***")
+    return _BEARER.sub("Bearer ***", text)
 
 
 @dataclass
@@ -99,6 +124,11 @@ class OpenAIBackend:
         if self.seed is not None:
             p["seed"] = self.seed
         return p
+
+    @property
+    def retry_cap(self) -> float:
+        """The longest Retry-After honoured: RETRY_AFTER_MAX, or --timeout when shorter."""
+        return min(RETRY_AFTER_MAX, self.timeout)
 
     def client(self):
         if self._client is None:
@@ -136,7 +166,7 @@ class OpenAIBackend:
                     raise ValueError("response without message content")
                 return completion_from(resp.usage, text, time.perf_counter() - t0, attempt + 1)
             except openai.RateLimitError as e:
-                last, wait = "429 rate limited", retry_after(e.response.headers)
+                last, wait = "429 rate limited", retry_after(e.response.headers, self.retry_cap)
             except openai.APIStatusError as e:
                 if e.status_code in (401, 403):
                     raise FatalBackendError(f"{e.status_code} from {self.endpoint}: the key was "
@@ -146,7 +176,8 @@ class OpenAIBackend:
                                             f"{self.model!r} or wrong --base-url") from None
                 if e.status_code < 500 and e.status_code not in (408, 409):
                     raise BackendError(f"{e.status_code} from {self.endpoint}: {_short(e)}") from None
-                last, wait = f"{e.status_code} from {self.endpoint}", retry_after(e.response.headers)
+                last = f"{e.status_code} from {self.endpoint}"
+                wait = retry_after(e.response.headers, self.retry_cap)
             except openai.APITimeoutError:
                 last = f"timeout after {self.timeout:g} s"
             except openai.APIConnectionError as e:
@@ -156,7 +187,7 @@ class OpenAIBackend:
                 last = f"bad response ({type(e).__name__})"
             if attempt == self.retries:
                 break
-            if wait is None:
+            if wait is None:  # (a Retry-After is already capped; --timeout bounds it too)
                 wait = min(self.backoff_max, self.backoff * 2 ** attempt) * (0.5 + random.random())
             self.log(f"leap-prompt: {last}; retry {attempt + 1}/{self.retries} in {wait:.2f} s")
             self.sleep(wait)
@@ -177,5 +208,5 @@ def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1) 
 
 
 def _short(e: Exception) -> str:
-    text = str(getattr(e, "message", None) or e)
+    text = scrub(str(getattr(e, "message", None) or e))
     return text if len(text) < 200 else text[:200] + "..."

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 
@@ -40,22 +41,47 @@ class PriceTable:
         return dollars * (self.batch_discount if batch else 1.0)
 
 
-def _parse(data: dict) -> tuple[dict[str, Price], float | None]:
+class PriceError(ValueError):
+    """A price table that cannot be used (the message names the file and the entry)."""
+
+
+def _rate(value, where: str) -> float:
+    """A price: a finite number >= 0 (a negative or NaN price would make any budget meaningless)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < 0:
+        raise PriceError(f"{where}: {value!r} is not a price (a finite number >= 0)")
+    return float(value)
+
+
+def _parse(data, origin: str) -> tuple[dict[str, Price], float | None]:
+    if not isinstance(data, dict) or not isinstance(data.get("models") or {}, dict):
+        raise PriceError(f"{origin}: expected {{\"models\": {{NAME: {{\"input\": ..., \"output\": ...}}}}}}")
     models = {}
     for name, row in (data.get("models") or {}).items():
-        models[name] = Price(float(row["input"]),
-                             None if row.get("cached_input") is None else float(row["cached_input"]),
-                             float(row["output"]))
-    return models, data.get("batch_discount")
+        where = f"{origin}: model {name}"
+        if not isinstance(row, dict) or "input" not in row or "output" not in row:
+            raise PriceError(f"{where}: needs \"input\" and \"output\" (US dollars per million tokens)")
+        cached = row.get("cached_input")
+        models[name] = Price(_rate(row["input"], f"{where} input"),
+                             None if cached is None else _rate(cached, f"{where} cached_input"),
+                             _rate(row["output"], f"{where} output"))
+    discount = data.get("batch_discount")
+    if discount is not None:
+        discount = _rate(discount, f"{origin}: batch_discount")
+    return models, discount
 
 
 def load(path: str | None = None) -> PriceTable:
     """The shipped table, with the entries of ``path`` (same JSON format) replacing its own."""
     shipped = json.loads(resources.files("leap_cli").joinpath("data/prices.json").read_text("utf-8"))
-    models, discount = _parse(shipped)
+    models, discount = _parse(shipped, "shipped prices")
     if path:
-        with open(path, encoding="utf-8") as f:
-            extra_models, extra_discount = _parse(json.load(f))
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            raise PriceError(f"{path}: not a JSON price table ({e})") from None
+        extra_models, extra_discount = _parse(data, path)
         models.update(extra_models)
         discount = extra_discount if extra_discount is not None else discount
     return PriceTable(models, float(discount if discount is not None else 0.5))
