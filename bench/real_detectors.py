@@ -41,7 +41,21 @@ MODELS = [  # (model under --models, manifest in models/, is a hand detector)
     ("handtrack/model.onnx", "handtrack/manifest.json", True),
     ("mediapipe-palm/palm_detection_full.onnx", "mediapipe-palm/palm_detection_full.json", True),
     ("mediapipe-palm/palm_decoded.onnx", "mediapipe-palm/palm_decoded.json", True),
+    ("yolov8-format/320n.onnx", None, False),   # AGPL format fixture: manifest written below, not in models/
 ]
+YOLO_MANIFEST = {"name": "yolov8-format", "input": {"name": "images", "layout": "NCHW", "dtype": "float32",
+                                                    "size": [320, 320], "resize": "letterbox"},
+                 "output": {"layout": "yolo", "predictions": "output0", "nms": False},
+                 "labels": [f"class {k}" for k in range(18)], "threshold": 0.25}
+
+
+def manifest_path(manifest: str | None, tmp: str) -> str:
+    if manifest:
+        return str(REPO / "models" / manifest)
+    path = os.path.join(tmp, "yolov8.json")
+    with open(path, "w") as f:
+        json.dump(YOLO_MANIFEST, f)
+    return path
 
 
 def make_videos(tmp: str, loops: int) -> tuple[str, str]:
@@ -78,12 +92,12 @@ def visor_truth() -> list[str]:
     return out
 
 
-def end_to_end(models: Path, short: str) -> None:
+def end_to_end(models: Path, short: str, tmp: str) -> None:
     line = clip_line(short, 0.67)
     objects_record, err = tool("leap-detect", "--model", models / MODELS[0][0], "--manifest", REPO / "models" / MODELS[0][1],
                                "--fps", "native", input=line)
     for model, manifest, hands in MODELS:
-        recs, err = tool("leap-detect", "--model", models / model, "--manifest", REPO / "models" / manifest,
+        recs, err = tool("leap-detect", "--model", models / model, "--manifest", manifest_path(manifest, tmp),
                          "--fps", "native", input=line)
         errors = sum("error" in r for r in recs)
         det = recs[0].get("detect", {}) if recs else {}
@@ -112,11 +126,11 @@ def ffmpeg_devnull(video: str, stop: float, w: int, h: int) -> float:
     return time.perf_counter() - t
 
 
-def speed(models: Path, long: str, repeat: int, batch: int) -> None:
+def speed(models: Path, long: str, repeat: int, batch: int, tmp: str) -> None:
     p = media.probe(long)
     record = {"video": long, "start": 0.0, "stop": p.duration}
     for model, manifest, _ in MODELS:
-        m = detect_run.OnnxModel(str(models / model), str(REPO / "models" / manifest))
+        m = detect_run.OnnxModel(str(models / model), manifest_path(manifest, tmp))
         det = detect_run.checked_detector(m)
         run = m.runner(det.input_name, det.output_names())
         size = det.size
@@ -159,8 +173,8 @@ def main() -> None:
     print("VISOR P28_101 frame 126:", "; ".join(visor_truth()))
     with tempfile.TemporaryDirectory() as tmp:
         short, long = make_videos(tmp, args.loops)
-        end_to_end(args.models, short)
-        speed(args.models, long, args.repeat, args.batch)
+        end_to_end(args.models, short, tmp)
+        speed(args.models, long, args.repeat, args.batch, tmp)
     print(f"load average after {os.getloadavg()[0]:.1f}")
 
 

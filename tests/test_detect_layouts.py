@@ -315,3 +315,33 @@ def test_real_hand_models_through_leap_contact(p28_video, hands):
     assert c["source"]["contact"] == "overlap" and len(c["frames"]) == 8
     # the right hand (VISOR, frame 126) is seen in the last frame, on the right
     assert [h["side"] for h in c["frames"][-1]["hands"]] == ["right"]
+
+
+@real
+def test_real_yolov8_format_fixture_letterboxed(tmp_path, p28_video):
+    """The YOLOv8 export ([B, 4+18, N], no objectness, no NMS; AGPL: a format fixture only, so its
+    manifest lives here, not in models/): it runs on real frames letterboxed to 320x320."""
+    manifest = tmp_path / "yolo.json"
+    manifest.write_text(json.dumps({
+        "name": "yolov8-format", "input": {"name": "images", "layout": "NCHW", "dtype": "float32",
+                                           "size": [320, 320], "resize": "letterbox"},
+        "output": {"layout": "yolo", "predictions": "output0", "nms": False},
+        "labels": [f"class {k}" for k in range(18)], "threshold": 0.01}))
+    proc = run_tool("leap-detect", "--model", SHARED_MODELS / "yolov8-format/320n.onnx", "--manifest", manifest,
+                    "--fps", "native", input=json.dumps({"schema": 1, "id": "P28_101_x", "video_id": "P28_101",
+                                                         "video": str(p28_video), "start": 0.0, "stop": 0.67}) + "\n")
+    assert proc.returncode == 0, proc.stderr
+    (out,) = records(proc.stdout)
+    assert "error" not in out and len(out["detect"]["frames"]) == 8
+    assert out["detect"]["objects"] == [] and out["detect"]["unmapped"] > 0   # its classes are no EPIC nouns
+
+
+def test_normalized_omitted_is_decided_from_the_boxes():
+    det = detect.Detector(labels={0: "cup"}, normalized=None, nms=True)
+    scores, classes = np.array([[0.9]], np.float32), np.array([[0]])
+    ((b, _, _, _),) = detect.postprocess(det, {"boxes": np.array([[[0.1, 0.2, 0.3, 0.4]]], np.float32),
+                                               "scores": scores, "classes": classes}, 1, 100, 50, 0.5, 0.5)
+    assert b == [pytest.approx((0.1, 0.2, 0.3, 0.4))]
+    ((b, _, _, _),) = detect.postprocess(det, {"boxes": np.array([[[10, 10, 30, 40]]], np.float32),
+                                               "scores": scores, "classes": classes}, 1, 100, 50, 0.5, 0.5)
+    assert b == [pytest.approx((0.1, 0.2, 0.3, 0.8))]

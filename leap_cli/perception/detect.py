@@ -338,7 +338,7 @@ def decode(det: Detector, outputs: dict[str, np.ndarray], n: int, width: int, he
             if det.box_format == "yxyx":
                 b = b[:, [1, 0, 3, 2]]
             elif det.box_format == "cxcywh":
-                b = layouts._xywh_to_xyxy(b)
+                b = layouts.xywh_to_xyxy(b)
         if det.out_layout == "packed" and det.box_format == "yxyx":
             b = b[:, [1, 0, 3, 2]]
         if count is not None:

@@ -23,7 +23,7 @@ import numpy as np
 LAYOUTS = ("separate", "packed", "yolo", "ssd")
 
 
-def _xywh_to_xyxy(b: np.ndarray) -> np.ndarray:
+def xywh_to_xyxy(b: np.ndarray) -> np.ndarray:
     cx, cy, w, h = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
     return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
 
@@ -48,7 +48,7 @@ def decode_yolo(pred: np.ndarray, num_classes: int, objectness: bool = False):
                          f"needs an axis of {attrs} values, got shape {list(pred.shape)}")
     if pred.shape[0] == attrs:
         pred = pred.T                                   # [N, attrs]
-    boxes = _xywh_to_xyxy(pred[:, :4])
+    boxes = xywh_to_xyxy(pred[:, :4])
     scores = pred[:, 4 + int(objectness):]
     if objectness:
         scores = scores * pred[:, 4:5]
@@ -84,7 +84,7 @@ def decode_ssd(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray,
     xywh = reg[:, :4] / np.asarray([w, h, w, h], np.float32)
     xywh[:, :2] += anchors
     scores = 1.0 / (1.0 + np.exp(-np.clip(logits, -80, 80))) if sigmoid else logits
-    return _xywh_to_xyxy(xywh), scores, None
+    return xywh_to_xyxy(xywh), scores, None
 
 
 # --- letterbox -------------------------------------------------------------------------------
