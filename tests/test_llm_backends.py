@@ -77,6 +77,7 @@ def test_server_error_text_is_scrubbed_and_retry_after_garbage_ignored(monkeypat
         b.complete(Query([{"role": "user", "content": "x"}], []))
     assert KEY not in str(e.value) and "400 from 127.0.0.1:9" in str(e.value)
     assert "invalid request with key *** (Bearer ***)" in str(e.value)
+    assert e.value.retryable is False      # a 4xx: the same query would be refused again
     assert 0.25 <= slept[0] <= 0.75          # garbage Retry-After: our own backoff
     assert slept[1] == backends.RETRY_AFTER_MAX
     assert len(logged) == 2
@@ -106,3 +107,20 @@ def test_price_table_that_is_not_json(tmp_path):
     with pytest.raises(cost.PriceError, match="batch_discount: -1 is not a price"):
         cost.load(str(path))
     assert cost.load(None).price("gpt-4o") is not None      # the shipped table passes its own checks
+
+
+def test_unreachable_only_for_refused_or_unknown_hosts():
+    import socket
+
+    def chained(inner):
+        try:
+            try:
+                raise inner
+            except OSError as e:
+                raise RuntimeError("connect") from e
+        except RuntimeError as outer:
+            return outer
+
+    assert backends._unreachable(chained(ConnectionRefusedError(111, "refused"))) == "connection refused"
+    assert backends._unreachable(chained(socket.gaierror(-2, "unknown"))) == "unknown host"
+    assert backends._unreachable(chained(ConnectionResetError(104, "reset"))) is None

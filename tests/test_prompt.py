@@ -236,6 +236,7 @@ def test_max_cost_stops_new_queries(clips, tmp_path, server):
     assert len(out) == 50 and len(server.log) == 1
     errs = [r for r in out if "error" in r]
     assert len(errs) == 40 and all("budget --max-cost $1 reached" in r["error"]["message"] for r in errs)
+    assert all(r["error"]["retryable"] is True for r in errs)
     assert "40 errors" in proc.stderr
 
 
@@ -302,6 +303,41 @@ def test_refused_key_stops_the_run(clips, tmp_path):
         assert "Traceback" not in proc.stderr and KEY not in proc.stderr
     finally:
         s.stop()
+
+
+def test_dead_port_ends_the_run_in_seconds_naming_the_url(clips, tmp_path):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    t0 = time.monotonic()
+    proc = prompt(clips, "--base-url", url, "-m", "gpt-4o", cache=tmp_path / "c.sqlite3")
+    assert time.monotonic() - t0 < 30  # two attempts, one default backoff: seconds, not 66 s per query
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.rstrip().splitlines()[-1] == (
+        f"Error: FatalBackendError: cannot reach {url}: connection refused "
+        "(is the server running? check --base-url or OPENAI_BASE_URL)")
+    assert "Traceback" not in proc.stderr
+
+
+def test_failed_queries_are_retryable_and_resume_asks_again(clips, tmp_path, server):
+    out, cache = tmp_path / "out.jsonl", tmp_path / "c.sqlite3"
+    bad = Server(fault_rate=1.0, faults=("500",)).start()
+    try:
+        proc = prompt(clips, "--retries", "1", "--batch-size", "10", "-o", out, server=bad, cache=cache)
+    finally:
+        bad.stop()
+    assert proc.returncode == 0, proc.stderr
+    errs = records(out.read_text())
+    assert len(errs) == 50 and all(r["error"]["retryable"] is True for r in errs)
+    assert errs[0]["error"]["message"].startswith("query failed after 2 attempts: 500 from 127.0.0.1:")
+    assert "50 retryable: the same command with --resume tries them again" in proc.stderr
+    proc = prompt(clips, "--batch-size", "10", "-o", out, "--resume", server=server, cache=cache)
+    assert proc.returncode == 0, proc.stderr
+    done = records(out.read_text())
+    assert len(done) == 50 and not any("error" in r for r in done) and len(server.log) == 5
 
 
 def test_ctrl_c_ends_at_once_with_130(clips, tmp_path):

@@ -32,7 +32,9 @@ _opt = click.option
 @_opt("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Queries in flight at once.")
 @_opt("--echo", is_flag=True, help="Let the model repeat the stubs' evidence comments (more output tokens).")
 @_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up queries for missing or broken functions.")
-@_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors.")
+@_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors; a query that still fails "
+      "is a retryable error record (--resume asks again). A refused connection or unknown host "
+      "ends the run (exit 1).")
 @_opt("--backoff", type=float, default=1.0, show_default=True, help="First retry wait in seconds (doubles, with jitter; a server's Retry-After wins, up to 60 s or --timeout).")
 @_opt("--timeout", type=float, default=600.0, show_default=True, help="Seconds per request.")
 @_opt("--cache", "cache_path", envvar="LEAP_CACHE", metavar="PATH", help="SQLite response cache. [env LEAP_CACHE; default ~/.cache/leap/prompt.sqlite3]")

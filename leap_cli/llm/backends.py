@@ -9,6 +9,7 @@ import email.utils
 import os
 import random
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,7 +20,12 @@ from .query import Query
 
 
 class BackendError(Exception):
-    """A query failed for good (after retries): its clips become error records."""
+    """A query failed for good (after retries): its clips become error records, ``retryable``
+    when a later run may succeed (timeouts, connection errors, 429, 5xx), not for a 4xx."""
+
+    def __init__(self, message: str, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class FatalBackendError(Exception):
@@ -114,6 +120,7 @@ class OpenAIBackend:
     def __post_init__(self):
         self.endpoint = endpoint_host(self.base_url)
         self._client = None
+        self._reached = False  # an answer came back once: later refusals are the server's hiccups
 
     @property
     def params(self) -> dict:
@@ -164,6 +171,7 @@ class OpenAIBackend:
                 text = resp.choices[0].message.content if resp.choices else None
                 if text is None:
                     raise ValueError("response without message content")
+                self._reached = True
                 return completion_from(resp.usage, text, time.perf_counter() - t0, attempt + 1)
             except openai.RateLimitError as e:
                 last, wait = "429 rate limited", retry_after(e.response.headers, self.retry_cap)
@@ -182,6 +190,10 @@ class OpenAIBackend:
                 last = f"timeout after {self.timeout:g} s"
             except openai.APIConnectionError as e:
                 last = f"connection error ({_short(e)})"
+                if attempt and not self._reached and _unreachable(e):
+                    raise FatalBackendError(f"cannot reach {self.base_url or 'the OpenAI API'}: "
+                                            f"{_unreachable(e)} (is the server running? check --base-url "
+                                            "or OPENAI_BASE_URL)") from None
             except (openai.APIResponseValidationError, ValueError, KeyError, IndexError,
                     AttributeError, TypeError) as e:
                 last = f"bad response ({type(e).__name__})"
@@ -191,7 +203,7 @@ class OpenAIBackend:
                 wait = min(self.backoff_max, self.backoff * 2 ** attempt) * (0.5 + random.random())
             self.log(f"leap-prompt: {last}; retry {attempt + 1}/{self.retries} in {wait:.2f} s")
             self.sleep(wait)
-        raise BackendError(f"query failed after {self.retries + 1} attempts: {last}")
+        raise BackendError(f"query failed after {self.retries + 1} attempts: {last}", retryable=True)
 
 
 def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1) -> Completion:
@@ -205,6 +217,19 @@ def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1) 
     return Completion(text, int(get(usage, "prompt_tokens") or 0),
                       int(get(usage, "completion_tokens") or 0),
                       int(get(details, "cached_tokens") or 0), duration, attempts)
+
+
+def _unreachable(e: BaseException) -> str | None:
+    """'connection refused' / 'unknown host' when that is what is under a connection error (not a
+    reset mid-answer, which a retry may fix), else None."""
+    seen = 0
+    while e is not None and seen < 10:
+        if isinstance(e, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(e, socket.gaierror):
+            return "unknown host"
+        e, seen = e.__cause__ or e.__context__, seen + 1
+    return None
 
 
 def _short(e: Exception) -> str:

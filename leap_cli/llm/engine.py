@@ -23,7 +23,9 @@ from .stub import Stub, stubs_for
 
 
 class OverBudget(Exception):
-    pass
+    """The --max-cost budget is spent: the query is not sent."""
+
+    retryable = True  # a later run with a larger --max-cost may go on (--resume asks again)
 
 
 @dataclass
@@ -130,7 +132,7 @@ class Prompter:
     def _answers(self, stubs: list[Stub], sample: int, chosen, share: dict) -> tuple[dict, dict]:
         """One sample's answers: (name -> (source, key, round, cached), name -> failure)."""
         found: dict[str, tuple[str, str, int, bool]] = {}
-        failed: dict[str, str] = {}
+        failed: dict[str, Exception] = {}
         todo: list[Stub] = stubs
         for round_ in range(self.follow_ups + 1):
             if not todo:
@@ -143,7 +145,7 @@ class Prompter:
             try:
                 entry, cached = self.ask(query)
             except (BackendError, OverBudget) as e:
-                failed.update({s.name: str(e) for s in todo})
+                failed.update({s.name: e for s in todo})
                 break
             parts = q.split(entry.response)
             n = len(todo)
@@ -166,8 +168,10 @@ class Prompter:
     def _result(self, stub: Stub, hits: list, failure, share, chosen) -> dict | ClipError:
         hit = next((h for h in hits if h is not None), None)  # the first sample that answered
         if hit is None:
-            return ClipError(failure or f"function {stub.name} missing from the model's responses "
-                                        f"after {self.follow_ups} follow-up queries")
+            if failure is not None:  # the endpoint failed (retryable) or refused the query
+                return ClipError(str(failure), retryable=getattr(failure, "retryable", False))
+            return ClipError(f"function {stub.name} missing from the model's responses "
+                             f"after {self.follow_ups} follow-up queries")
         text, key, round_, cached = hit
         text = q.with_evidence(stub, text)
         out = dict(stub.record)
