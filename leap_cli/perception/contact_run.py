@@ -222,7 +222,7 @@ def hand_model_source(m: detect_run.OnnxModel, s: Settings, batch: int):
                              fps="native" if s.fps is None else s.fps, threshold=threshold,
                              contact="overlap", min_overlap=s.min_overlap, **_naming(record))
         found = detect.run_detector(det, detect_run.model_frames(record, det, s.fps, batch), run,
-                                    detect_run.window(record)[0], threshold, 0.5)
+                                    clip.window(record)[0], threshold, 0.5)
         hands = [(round(f.t, 4), [hand_contact.HandBox(b, sc, side) for b, _, sc, side in f.hands]) for f in found]
         return hand_frames_value(record, src, hands, s, require)
     return for_clip
