@@ -124,3 +124,16 @@ def test_unreachable_only_for_refused_or_unknown_hosts():
     assert backends._unreachable(chained(ConnectionRefusedError(111, "refused"))) == "connection refused"
     assert backends._unreachable(chained(socket.gaierror(-2, "unknown"))) == "unknown host"
     assert backends._unreachable(chained(ConnectionResetError(104, "reset"))) is None
+
+
+def test_hostile_answers_are_missing_functions_from_any_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leap_cli.llm import query
+
+    deep = "def f(start_t=0, stop_t=1):\n    return " + "(" * 100_000 + ")" * 100_000 + "\n"
+    good = "def f(start_t=0, stop_t=1):\n    grasp('cup')\n"
+    assert query.parses(deep) is False and query.parses("def f():\n    # only a comment\n") is False
+    with ThreadPoolExecutor(8) as pool:  # parsing is serialised (SystemError on 3.11 otherwise)
+        got = list(pool.map(query.parses, [good, deep, "def f(:\n"] * 40))
+    assert got == [True, False, False] * 40

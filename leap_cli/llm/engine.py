@@ -147,7 +147,10 @@ class Prompter:
             except (BackendError, OverBudget) as e:
                 failed.update({s.name: e for s in todo})
                 break
-            parts = q.split(entry.response)
+            try:
+                parts = q.split(entry.response)
+            except (RecursionError, MemoryError):  # a hostile answer: every function is missing
+                parts = {}
             n = len(todo)
             for s in todo:  # each clip asked in a query carries an equal share of it
                 share[s.name].update({"prompt_tokens": entry.prompt_tokens / n,

@@ -7,6 +7,7 @@ prefix across queries.
 from __future__ import annotations
 
 import ast
+import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -78,13 +79,18 @@ def split(response: str) -> dict[str, str]:
     return _program().split_functions(response)
 
 
+_PARSE = threading.Lock()  # ast.parse from several threads raised SystemError on CPython 3.11
+
+
 def parses(source: str | None) -> bool:
-    """Whether a function's source is valid Python with a body beyond comments."""
+    """Whether a function's source is valid Python with a body beyond comments (any answer,
+    however hostile, is just False: a clip's missing function, asked again)."""
     if not source:
         return False
     try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+        with _PARSE:
+            tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
         return False
     return len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef)
 
