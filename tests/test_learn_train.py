@@ -110,7 +110,7 @@ def test_anticipation_observes_only_before_start_minus_one_second(videos, embed_
     assert set(k for k in row if k.startswith("train_loss_")) == {"train_loss_CE"}
     # best.pt is chosen by EPIC's anticipation metric, the action mean top-5 recall
     assert 0.0 <= row["val_action_mt5r"] <= 100.0 and "val_verb_mt5r" in row and "val_noun_mt5r" in row
-    assert torch.load(tmp_path / "ant" / "best.pt", weights_only=False)["best"] == row["val_action_mt5r"]
+    assert torch.load(tmp_path / "ant" / "best.pt", weights_only=True)["best"] == row["val_action_mt5r"]
 
 
 # ---------------------------------------------------------------- precomputed features
@@ -137,7 +137,7 @@ def features_cfg(feats, recs, out, embed_cache, **kw):
 
 
 def weights(path) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)["model"]
+    return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 def test_resume_gives_the_same_final_weights(videos, tmp_path, embed_cache):
@@ -153,7 +153,7 @@ def test_resume_gives_the_same_final_weights(videos, tmp_path, embed_cache):
 
     fit(cfg("full"))
     fit(cfg("cut", stop_after=1))                                   # "interrupted" after epoch 0
-    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=False)["epoch"] == 0
+    assert torch.load(tmp_path / "cut" / "last.pt", weights_only=True)["epoch"] == 0
     fit(cfg("cut"), resume=True)
     a, b = weights(tmp_path / "full" / "last.pt"), weights(tmp_path / "cut" / "last.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -201,7 +201,7 @@ def test_context_aggregation_uses_a_frozen_program_stage_network(tmp_path, embed
     assert all(torch.equal(before[k], v) for k, v in weights(ctx_ckpt).items())  # frozen, file untouched
     universe, _ = read_records([recs])
     with_ctx = list(Predictor(str(tmp_path / "full" / "last.pt"), 8, 0, None, None, universe)(universe[:8]))
-    cfg_ctx = torch.load(tmp_path / "full" / "last.pt", weights_only=False)["config"]["context"]
+    cfg_ctx = torch.load(tmp_path / "full" / "last.pt", weights_only=True)["config"]["context"]
     assert cfg_ctx == ctx_ckpt
     # the same network without its context tokens scores differently
     p = Predictor(str(tmp_path / "full" / "last.pt"), 8, 0, None, None, universe)
@@ -304,10 +304,11 @@ def test_predict_refuses_to_run_under_torchrun(monkeypatch):
 def test_killed_around_the_checkpoint_write_resumes_to_the_same_files(tmp_path, embed_cache, monkeypatch, when):
     # killed before last.pt of epoch 1 is written (best.pt and the metrics row already are) or
     # right after it: the resumed run ends with the same weights and the same metrics rows
+    from leap_cli.learn import checkpoint
     from leap_cli.learn import train as T
     feats, recs = feature_records(tmp_path)
     T.fit(features_cfg(feats, recs, tmp_path / "full", embed_cache, epochs=3))
-    real = T.save_atomic
+    real = checkpoint.save_atomic
 
     def dying(obj, path):
         if when == "after":
@@ -317,7 +318,7 @@ def test_killed_around_the_checkpoint_write_resumes_to_the_same_files(tmp_path, 
         if when == "before":
             real(obj, path)
 
-    monkeypatch.setattr(T, "save_atomic", dying)
+    monkeypatch.setattr(checkpoint, "save_atomic", dying)
     with pytest.raises(KeyboardInterrupt):
         T.fit(features_cfg(feats, recs, tmp_path / "cut", embed_cache, epochs=3))
     monkeypatch.undo()
@@ -354,7 +355,7 @@ def test_resume_checks_the_run_was_trained_on_these_inputs(tmp_path, embed_cache
     feats, recs = feature_records(tmp_path)
     run = tmp_path / "run"
     first = fit(features_cfg(feats, recs, run, embed_cache, epochs=1))
-    assert torch.load(run / "last.pt", weights_only=False)["inputs"]["programs"][0]["file"] == "feat.jsonl"
+    assert torch.load(run / "last.pt", weights_only=True)["inputs"]["programs"][0]["file"] == "feat.jsonl"
     # the same inputs, finished: said so, nothing trained, the last epoch's metrics returned
     again = fit(features_cfg(feats, recs, run, embed_cache, epochs=1), resume=True)
     assert again == first and "has trained all 1 epochs on these inputs: nothing to train" in capsys.readouterr().err
@@ -374,4 +375,69 @@ def test_resume_checks_the_run_was_trained_on_these_inputs(tmp_path, embed_cache
                                          r"lr 0.003 there, 0.01 now\)"):
         fit(features_cfg(feats, recs, run, embed_cache, epochs=2, val=[recs], lr=1e-2), resume=True)
     fit(features_cfg(feats, recs, run, embed_cache, epochs=2, workers=1), resume=True)  # locations, workers: free
-    assert torch.load(run / "last.pt", weights_only=False)["epoch"] == 1
+    assert torch.load(run / "last.pt", weights_only=True)["epoch"] == 1
+
+
+class _RunsCode:
+    def __reduce__(self):  # unpickling this calls os.system: what a crafted checkpoint does
+        import os
+        return os.system, ("touch PWNED",)
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_not_loaded(tmp_path, monkeypatch):
+    from leap_cli.learn.checkpoint import CheckpointError, load
+    from leap_cli.learn.train import Predictor, load_model
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "last.pt"
+    torch.save({"model": {}, "config": {}, "payload": _RunsCode()}, bad)
+    for attempt in (lambda: load(str(bad)), lambda: load_model(str(bad)), lambda: Predictor(str(bad), 8, 0)):
+        with pytest.raises(CheckpointError, match=r"last.pt: refused: it holds pickled objects other than tensors "
+                                                  r"and plain data \(loading it could run code\)"):
+            attempt()
+    assert not (tmp_path / "PWNED").exists()
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=r"junk.pt: not a checkpoint \("):
+        load(str(tmp_path / "junk.pt"))
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match=r"other.pt: not a LEAP checkpoint \(no model and config"):
+        load(str(tmp_path / "other.pt"))
+
+
+def test_a_crafted_last_pt_is_refused_by_fit_resume_and_predict_cli(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "last.pt"
+    torch.save({"model": {}, "config": {}, "payload": _RunsCode()}, bad)
+    proc = run_tool("leap-train", "predict", "--checkpoint", bad, input="")
+    assert proc.returncode == 1 and "refused: it holds pickled objects" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "PWNED").exists()
+
+
+def test_class_ids_out_of_range_and_nan_features_are_reported_before_training(tmp_path, embed_cache):
+    from leap_cli.learn.train import fit
+    feats, path = feature_records(tmp_path, n=8)
+    recs = [json.loads(x) for x in open(path)]
+    recs[1]["verb_class"] = -1
+    recs[2]["noun_class"] = 500
+    recs[3]["verb_class"] = "3"
+    x = np.load(f"{feats}/{recs[4]['id']}.npy")
+    x[2] = np.nan
+    np.save(f"{feats}/{recs[4]['id']}.npy", x)
+    (tmp_path / "features" / f"{recs[5]['id']}.npy").write_bytes(b"garbage")
+    write(tmp_path / "feat.jsonl", recs)
+    res = run_tool("leap-train", "fit", "--programs", tmp_path / "feat.jsonl", "--features", feats,
+                   "--backbone", "features", "--epochs", "1", "--batch-size", "2", "--workers", "0",
+                   "--losses", "CE", "--out", tmp_path / "o", "--embed-cache", embed_cache)
+    assert res.returncode == 0, res.stderr
+    assert f"leap-train: skipped {recs[1]['id']}: verb_class -1 is not a class id 0..96" in res.stderr
+    assert f"leap-train: skipped {recs[2]['id']}: noun_class 500 is not a class id 0..299" in res.stderr
+    assert f"leap-train: skipped {recs[3]['id']}: verb_class '3' is not a class id 0..96" in res.stderr
+    assert (f"leap-train: skipped {recs[4]['id']}: {feats}/{recs[4]['id']}.npy: 1 of 12 feature values are "
+            "NaN or infinite") in res.stderr
+    assert f"leap-train: skipped {recs[5]['id']}: {feats}/{recs[5]['id']}.npy: not a NumPy .npy array of numbers (" in res.stderr
+    row = json.loads((tmp_path / "o" / "metrics.jsonl").read_text())
+    assert row["step"] >= 1 and np.isfinite(row["train_loss"])  # the 3 good clips trained
+    for r in recs[1:6]:
+        r["verb_class"] = -1
+    write(tmp_path / "feat.jsonl", [recs[1]])
+    with pytest.raises(ValueError, match="no usable training records"):
+        fit(features_cfg(feats, str(tmp_path / "feat.jsonl"), tmp_path / "none", embed_cache, epochs=1))

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from leap_cli import clip, media
-from leap_cli.learn.model import END, N_NOUNS, N_SUB
+from leap_cli.learn.model import END, N_NOUNS, N_SUB, N_VERBS
 from leap_cli.records import ClipError
 
 MEAN, STD = 0.45, 0.225
@@ -98,8 +98,19 @@ def targets(rec: dict, embeddings: dict, embed_dim: int, max_steps: int) -> dict
             emb = np.asarray(embeddings[sentence], np.float32)
     return {"verbs": verbs, "objects": objects, "n_steps": np.int64(n), "embedding": emb,
             "has_program": np.float32(prog is not None and bool(embeddings)),
-            "verb_class": np.int64(rec.get("verb_class", -1) if rec.get("verb_class") is not None else -1),
-            "noun_class": np.int64(rec.get("noun_class", -1) if rec.get("noun_class") is not None else -1)}
+            "verb_class": np.int64(class_label(rec, "verb_class", N_VERBS)),
+            "noun_class": np.int64(class_label(rec, "noun_class", N_NOUNS))}
+
+
+def class_label(rec: dict, key: str, n: int) -> int:
+    """The record's EPIC class id under ``key``; -1 (no label, left out of the loss) when it has
+    none; a ClipError for anything but an integer 0..n-1 (-1 or 500 would train or crash)."""
+    value = rec.get(key)
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < n:
+        raise ClipError(f"{key} {value!r} is not a class id 0..{n - 1}")
+    return value
 
 
 def segment_times(a: float, b: float, t: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -190,9 +201,12 @@ def load_features(folder: str, clip_id: str) -> np.ndarray:
     if not os.path.isfile(path):
         raise ClipError(f"{clip_id}: no features file {path}")
     try:
-        return np.load(path, allow_pickle=False).astype(np.float32)
-    except (ValueError, OSError, EOFError) as e:  # garbage, a pickle, a cut-short copy
+        x = np.load(path, allow_pickle=False).astype(np.float32)
+    except (ValueError, OSError, EOFError, TypeError) as e:  # garbage, a pickle, a cut-short copy
         raise ClipError(f"{path}: not a NumPy .npy array of numbers ({e})") from None
+    if not np.isfinite(x).all():
+        raise ClipError(f"{path}: {int(np.size(x) - np.isfinite(x).sum())} of {x.size} feature values are NaN or infinite")
+    return x
 
 
 class ClipDataset(torch.utils.data.Dataset):

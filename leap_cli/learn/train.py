@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from leap_cli.learn import LOSSES, losses, parse_losses
+from leap_cli.learn import LOSSES, checkpoint, losses, parse_losses
 from leap_cli.learn.data import ClipDataset, DataConfig, program_of, read_records
 from leap_cli.learn.inputs import fingerprint, resume_refusal
 from leap_cli.learn.model import LeapNet, ModelConfig, decode_steps, load_pretrained
@@ -154,19 +154,9 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 # ---------------------------------------------------------------- checkpoints
 
-def save_atomic(obj, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # readers see the old or the new file, never half of one
-
-
-def load_checkpoint(path: str) -> dict:
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
 def load_model(path: str) -> tuple[LeapNet, TrainConfig, dict]:
     """A trained network from a checkpoint, plus its config and the embedding dimension info."""
-    ckpt = load_checkpoint(path)
+    ckpt = checkpoint.load(path)
     cfg = config_from_dict(ckpt["config"])
     model = LeapNet(cfg.model)
     model.load_state_dict(ckpt["model"])
@@ -259,7 +249,7 @@ def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]
     """Records whose targets can be built (others reported once here, not mid-epoch in a worker)."""
     from leap_cli import media
     from leap_cli import clip
-    from leap_cli.learn.data import main_window, targets
+    from leap_cli.learn.data import load_features, main_window, targets
     from leap_cli.records import ClipError
 
     dcfg = cfg.data(context=False)
@@ -278,6 +268,8 @@ def usable(records: list[dict], cfg: TrainConfig) -> tuple[list[dict], list[str]
                 if b > a and a >= duration:
                     raise ClipError(f"its window {a:.2f}-{b:.2f} s starts after the end of {rec['video']} "
                                     f"({duration:.2f} s)")
+            else:  # read once here: a NaN would train to a NaN loss, a broken file stop an epoch
+                load_features(cfg.features, rec["id"])
             targets(rec, {}, 1, cfg.model.max_steps)
             good.append(rec)
         except (ClipError, KeyError, TypeError, ValueError) as e:
@@ -312,7 +304,7 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
     if cfg.model.backbone == "features" and not cfg.model.feature_dim:
         cfg.model.feature_dim = feature_dim(cfg, train_recs)
     last = os.path.join(cfg.out, "last.pt")
-    state = load_checkpoint(last) if resume and os.path.isfile(last) else None
+    state = checkpoint.load(last) if resume and os.path.isfile(last) else None
     if state is not None and state["config"]["model"] != dataclasses.asdict(cfg.model):
         theirs, ours = state["config"]["model"], dataclasses.asdict(cfg.model)
         diff = ", ".join(f"{k} {theirs.get(k)!r} there, {v!r} now" for k, v in ours.items() if theirs.get(k) != v)
@@ -423,10 +415,10 @@ def fit(cfg: TrainConfig, resume: bool = False) -> dict:
                     "epoch": epoch, "best": best, "metrics": metrics, "inputs": inputs}
             # last.pt last: killed before it, a resumed run redoes this epoch and rewrites the others
             if improved:
-                save_atomic(ckpt, os.path.join(cfg.out, "best.pt"))
+                checkpoint.save_atomic(ckpt, os.path.join(cfg.out, "best.pt"))
             with open(metrics_path, "a") as f:
                 f.write(json.dumps(metrics, sort_keys=True) + "\n")
-            save_atomic(ckpt, last)
+            checkpoint.save_atomic(ckpt, last)
             log("leap-train: " + json.dumps(metrics, sort_keys=True))
         barrier(d)
     return metrics
