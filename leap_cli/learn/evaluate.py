@@ -11,6 +11,7 @@ import numpy as np
 
 from leap_cli import epic
 from leap_cli.learn import metrics as M
+from leap_cli.ontology import N_NOUNS, N_VERBS
 from leap_cli.records import ClipError
 
 
@@ -46,9 +47,9 @@ def read_predictions(path: str, need_scores: bool = True) -> Predictions:
             p.problems.append(f"{where}: {rec['id']}: a second prediction for this clip (line {seen[rec['id']]} kept)")
             continue
         v, s = rec.get("verb_scores"), rec.get("noun_scores")
-        if need_scores and (not isinstance(v, list) or len(v) != M.N_VERBS
-                            or not isinstance(s, list) or len(s) != M.N_NOUNS):
-            p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{M.N_VERBS}] and noun_scores [{M.N_NOUNS}]")
+        if need_scores and (not isinstance(v, list) or len(v) != N_VERBS
+                            or not isinstance(s, list) or len(s) != N_NOUNS):
+            p.problems.append(f"{where}: {rec['id']}: needs verb_scores [{N_VERBS}] and noun_scores [{N_NOUNS}]")
             continue
         if need_scores:
             bad = _bad_scores(v, "verb_scores") or _bad_scores(s, "noun_scores")
@@ -89,7 +90,7 @@ def _class(value, name: str):
         number = int(value)
     except (TypeError, ValueError, OverflowError):
         raise ValueError(f"{name} {value!r} is not a class id") from None
-    n = M.N_VERBS if name == "verb_class" else M.N_NOUNS
+    n = N_VERBS if name == "verb_class" else N_NOUNS
     if not 0 <= number < n:  # a wrong class file or a shifted column: no metric can use it
         raise ClipError(f"{name} {number} is out of range (EPIC-100 has {n}: 0-{n - 1})")
     return number

@@ -13,13 +13,12 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-N_VERBS = 97
-N_NOUNS = 300
 TOP_N = 100
 
 
-def action_id(verb: int, noun: int) -> int:
-    return int(verb) * 1000 + int(noun)
+def action_id(verb, noun):
+    """EPIC's action id of (verb, noun) class ids: verb * 1000 + noun (ints or integer arrays)."""
+    return verb * 1000 + noun
 
 
 def ranks(scores: np.ndarray) -> np.ndarray:
@@ -55,7 +54,7 @@ def _action_ranks(verb_scores: np.ndarray, noun_scores: np.ndarray, top_n: int) 
     probs = (pv[:, :, None] * pn[:, None, :]).reshape(n, -1)    # [N, Vt*Nt]
     order = ranks(probs)[:, :top_n]                             # [N, top_n] flat indices
     vi, ni = np.unravel_index(order, (top_v.shape[1], top_n_.shape[1]))
-    ids = top_v[rows, vi] * 1000 + top_n_[rows, ni]             # [N, top_n]
+    ids = action_id(top_v[rows, vi], top_n_[rows, ni])          # [N, top_n]
     # EPIC then re-ranks the {action: score} dict by score (stable argsort reversed)
     resort = ranks(probs[rows, order])
     return ids[rows, resort]
@@ -118,7 +117,7 @@ def _pct(x: float):
 def recognition(verb_scores, noun_scores, verbs, nouns, participants, split: Split) -> dict:
     """EPIC action recognition: {all,tail,unseen}_{verb,noun,action}_accuracy_at_{1,5} in %."""
     verbs, nouns = np.asarray(verbs), np.asarray(nouns)
-    actions = verbs * 1000 + nouns
+    actions = action_id(verbs, nouns)
     r = {"verb": ranks(np.asarray(verb_scores)), "noun": ranks(np.asarray(noun_scores))}
     r["action"] = action_ranks(np.asarray(verb_scores), np.asarray(noun_scores))
     gt = {"verb": verbs, "noun": nouns, "action": actions}
@@ -144,7 +143,7 @@ def recognition(verb_scores, noun_scores, verbs, nouns, participants, split: Spl
 def anticipation(verb_scores, noun_scores, verbs, nouns, participants, split: Split) -> dict:
     """EPIC action anticipation: class-mean top-5 recall {overall,unseen,tail}_{verb,noun,action}_mt5r."""
     verbs, nouns = np.asarray(verbs), np.asarray(nouns)
-    actions = verbs * 1000 + nouns
+    actions = action_id(verbs, nouns)
     r = {"verb": ranks(np.asarray(verb_scores)), "noun": ranks(np.asarray(noun_scores)),
          "action": action_ranks(np.asarray(verb_scores), np.asarray(noun_scores))}
     gt = {"verb": verbs, "noun": nouns, "action": actions}

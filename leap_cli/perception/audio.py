@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .runs import true_runs
+
 # --- the EPIC-Sounds SSAST baseline's input (epic-sounds-annotations, SSAST_b_vit_p16.yaml) ---
 RATE = 24000  # Hz: EPIC-Sounds audio
 N_FFT = 2048
@@ -92,12 +94,6 @@ def frame_energy_db(signal: np.ndarray, rate: int, frame_s: float, hop_s: float)
     return 10.0 * np.log10(np.maximum(power, 1e-12))
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the True runs of a boolean array."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
 def find_events(signal: np.ndarray, rate: int,
                 params: EventParams = EventParams()) -> list[tuple[float, float]]:
     """Candidate sound events as (start, stop) seconds from the start of ``signal``."""
@@ -110,7 +106,7 @@ def find_events(signal: np.ndarray, rate: int,
     on = max(floor + params.on_db, params.min_level_db)
     off = max(floor + params.off_db, params.min_level_db - (params.on_db - params.off_db))
     # Hysteresis: a run above the lower threshold is an event if it reaches the upper one.
-    runs = [(a, b) for a, b in _runs(db > off) if db[a:b].max() > on]
+    runs = [(a, b) for a, b in true_runs(db > off) if db[a:b].max() > on]
     # A frame's time is its centre: a frame straddling an onset has its energy there.
     half = params.frame_s / 2
     events: list[list[float]] = []

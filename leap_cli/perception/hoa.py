@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import io
 import pickle
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 # Hand states as the release numbers them, and the letters the paper (Shan et al. 2020) uses.
 STATES = ("N", "S", "O", "P", "F")
@@ -141,10 +141,6 @@ def load_pickle(data: bytes) -> list[bytes]:
     if not isinstance(items, list) or not all(isinstance(x, (bytes, bytearray)) for x in items):
         raise ValueError("not a list of serialized Detections messages")
     return items
-
-
-def dump_pickle(messages_: Sequence[bytes]) -> bytes:
-    return pickle.dumps(list(messages_), protocol=4)
 
 
 def match(frame: HoaFrame, hand_threshold: float = 0.5, object_threshold: float = 0.5) -> HoaFrame:

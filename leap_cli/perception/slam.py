@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .runs import true_runs
 
 FRAME_KEY = re.compile(r"frame_(\d+)\.\w+$")
 
@@ -268,12 +269,6 @@ def _refine(speed: np.ndarray, a: int, b: int) -> tuple[float, float]:
     return start, stop
 
 
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, stop) index pairs of the True runs of a boolean array."""
-    edges = np.diff(np.concatenate(([0], mask.astype(np.int8), [0])))
-    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist()))
-
-
 def walking(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkParams()) -> list[tuple[float, float]]:
     """Walking intervals (video seconds) overlapping [start, stop] from a trajectory."""
     if traj.scale <= 0:
@@ -284,7 +279,7 @@ def walking(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkPar
     known = np.isfinite(pos[:, 0])
     smooth = np.full_like(pos, np.nan)
     n_smooth = max(1, int(round(p.smooth_s * p.grid_hz)))
-    for a, b in _runs(known):
+    for a, b in true_runs(known):
         smooth[a:b] = _smooth(pos[a:b], n_smooth)
     dt = 1.0 / p.grid_hz
     # speed[k]: from grid point k to k+1, NaN when either end is unknown; time of step k: g[k] + dt/2
@@ -292,7 +287,7 @@ def walking(traj: Trajectory, start: float, stop: float, p: WalkParams = WalkPar
     finite = np.isfinite(speed)
     above_off = finite & (np.nan_to_num(speed) > p.off)
     out = []
-    for a, b in _runs(above_off):
+    for a, b in true_runs(above_off):
         if speed[a:b].max() <= p.on:
             continue
         s, e = _refine(np.where(finite, speed, np.nan), a, b)

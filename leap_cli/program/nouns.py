@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from typing import NamedTuple
 
 from .. import ontology
 
@@ -51,12 +52,21 @@ def clean(raw: str) -> str:
     return text.strip("_.,;")
 
 
+class Lookup(NamedTuple):
+    """One name's look-up: the noun key and id (None when unmapped), a note when approximate,
+    and the cleaned name (kept when nothing matched)."""
+    key: str | None
+    id: int | None
+    note: str | None
+    name: str
+
+
 class Nouns:
     """Cached name -> (key, id) look-ups; ``embed`` adds the sentence-embedding fallback."""
 
     def __init__(self, embed: bool = False, threshold: float = 0.7):
         self.embed, self.threshold = embed, threshold
-        self.cache: dict[str, tuple[str | None, int | None, str | None, str]] = {}
+        self.cache: dict[str, Lookup] = {}
         self._model = None
         self._table = None
 
@@ -64,12 +74,12 @@ class Nouns:
         """(noun key or None, noun id or None, a note when the mapping was approximate)."""
         return self.look_up(raw)[:3]
 
-    def look_up(self, raw: str) -> tuple[str | None, int | None, str | None, str]:
+    def look_up(self, raw: str) -> Lookup:
         """As __call__, plus the cleaned name (the name kept when nothing matched)."""
         hit = self.cache.get(raw)
         if hit is None:
             name = clean(raw)
-            hit = self.cache[raw] = (*self._look_up(name), name)
+            hit = self.cache[raw] = Lookup(*self._look_up(name), name)
         return hit
 
     def _look_up(self, name: str) -> tuple[str | None, int | None, str | None]:

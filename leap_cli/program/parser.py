@@ -199,13 +199,6 @@ def _repair(c: Chunk, e: SyntaxError, tried: set) -> bool:
     return len(lines) > 0
 
 
-def _header_before(lines: list[str], idx: int) -> int:
-    for j in range(min(idx, len(lines)) - 1, -1, -1):
-        if lines[j].rstrip().endswith(":") and not lines[j].lstrip().startswith("#"):
-            return j
-    return 0
-
-
 def _retab(line: str) -> str:
     body = line.lstrip(" \t")
     return line[: len(line) - len(body)].expandtabs(4) + body

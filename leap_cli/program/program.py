@@ -80,8 +80,8 @@ class Reader:
             for node in call.args:
                 if type(node) is _Constant:
                     hit = cache.get(node.value)
-                    if hit is not None and hit[0] is not None and hit[2] is None:
-                        out.append(hit[0])
+                    if hit is not None and hit.key is not None and hit.note is None:
+                        out.append(hit.key)
                         continue
                 break
             else:
