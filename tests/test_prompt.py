@@ -118,7 +118,7 @@ def test_queries_split_cached_and_accounted(clips, tmp_path, server):
     # A second run sends nothing and gives the same programs.
     again = prompt(clips, server=server, cache=cache)
     assert again.returncode == 0 and len(server.log) == 2
-    assert "0 requests, 2 cached" in again.stderr
+    assert "0 requests, 0 cached, 50 clips answered from the cache" in again.stderr
     rerun = records(again.stdout)
     assert [r["prompt"]["response"] for r in rerun] == [r["prompt"]["response"] for r in out]
     assert all(r["prompt"]["cached"] for r in rerun)
@@ -156,17 +156,18 @@ def test_missing_functions_follow_up_then_error(clips, tmp_path):
         assert proc.returncode == 0 and len(out) == 4
         errs = [r for r in out if "error" in r]
         assert [r["id"] for r in errs] == ["P01_01_1", "P01_01_3"]
-        assert errs[0]["error"] == {"stage": "prompt", "message": "function turn_on_light missing from "
-                                    "the model's responses after 0 follow-up queries"}
-        # With follow-ups the missing functions are asked again in smaller queries.
+        assert errs[0]["error"] == {"stage": "prompt", "message": "function turn_on_light: missing in "
+                                    "the model's answer after 0 follow-up queries"}
+        # With follow-ups the missing functions are asked again, the group halved.
         proc = prompt(clips, "--ids", "P01_01_0,P01_01_1,P01_01_2,P01_01_3", "--follow-ups", "2",
                       server=s, cache=tmp_path / "b.sqlite3")
         out = records(proc.stdout)
         assert not any("error" in r for r in out)
         asked = [r["stubs"] for r in s.log[-3:]]
-        assert asked == [["open_door", "turn_on_light", "close_door", "open_fridge"],
-                         ["turn_on_light", "open_fridge"], ["open_fridge"]]
-        assert [r["prompt"]["follow_up"] for r in out] == [0, 1, 0, 2]
+        # (open_fridge is a library H example's name: the clip's function is open_fridge_2)
+        assert asked == [["open_door", "turn_on_light", "close_door", "open_fridge_2"],
+                         ["turn_on_light"], ["open_fridge_2"]]
+        assert [r["prompt"]["follow_up"] for r in out] == [0, 1, 0, 1]
     finally:
         s.stop()
 
@@ -193,7 +194,7 @@ def test_killed_half_way_restart_sends_exactly_the_missing_queries(clips, tmp_pa
         assert len(second) == 17 - done and len(set(second)) == len(second)
         completed = set(first[:done])
         assert not completed & set(second)
-        assert f"{17 - done} requests, {done} cached" in proc.stderr
+        assert f"{17 - done} requests, 0 cached, {3 * done} clips answered from the cache" in proc.stderr
         assert len(records(proc.stdout)) == 50
     finally:
         s.stop()
@@ -211,7 +212,7 @@ def test_resume_mid_group_sends_nothing(clips, tmp_path, server):
     # Every query was answered before the kill: the cut group (clips 10-14, of which 10 and 11
     # were written) is formed again whole and found in the cache, like the groups from 15 on.
     assert len(server.log) == 10
-    assert "0 requests, 8 cached" in proc.stderr
+    assert "0 requests, 0 cached, 40 clips answered from the cache" in proc.stderr
     got = records(out.read_text())
     assert [r["id"] for r in got] == [r["id"] for r in records(full.stdout)]
     assert [r["prompt"]["response"] for r in got] == [r["prompt"]["response"] for r in records(full.stdout)]

@@ -40,6 +40,7 @@ class Completion:
     cached_tokens: int = 0
     duration: float = 0.0
     attempts: int = 1
+    finish_reason: str | None = None  # "length": cut off by the completion limit
 
 
 class RulesBackend:
@@ -150,10 +151,13 @@ class OpenAIBackend:
                                          timeout=self.timeout, max_retries=0)
         return self._client
 
-    def body(self, messages: list[dict], sample: int = 0) -> dict:
+    def body(self, messages: list[dict], sample: int = 0, max_tokens: int | None = None) -> dict:
         """The chat-completions request body (also the Batch API's line body); sample k of a
-        --seed run is sent seed + k (the same seed would give the same answer)."""
+        --seed run is sent seed + k (the same seed would give the same answer); ``max_tokens``:
+        the query's own completion limit, used when --max-tokens is not given."""
         body = {"model": self.model, "messages": messages, **self.params}
+        if max_tokens is not None and self.max_tokens is None:
+            body["max_tokens"] = max_tokens
         if sample and self.seed is not None:
             body["seed"] = self.seed + sample
         return body
@@ -167,12 +171,14 @@ class OpenAIBackend:
             wait = None
             t0 = time.perf_counter()
             try:
-                resp = client.chat.completions.create(**self.body(query.messages, query.sample))
+                resp = client.chat.completions.create(
+                    **self.body(query.messages, query.sample, query.extra.get("max_tokens")))
                 text = resp.choices[0].message.content if resp.choices else None
                 if text is None:
                     raise ValueError("response without message content")
                 self._reached = True
-                return completion_from(resp.usage, text, time.perf_counter() - t0, attempt + 1)
+                return completion_from(resp.usage, text, time.perf_counter() - t0, attempt + 1,
+                                       resp.choices[0].finish_reason)
             except openai.RateLimitError as e:
                 last, wait = "429 rate limited", retry_after(e.response.headers, self.retry_cap)
             except openai.APIStatusError as e:
@@ -206,7 +212,8 @@ class OpenAIBackend:
         raise BackendError(f"query failed after {self.retries + 1} attempts: {last}", retryable=True)
 
 
-def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1) -> Completion:
+def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1,
+                    finish_reason: str | None = None) -> Completion:
     """A Completion from a chat-completions usage object or dict."""
     def get(obj, name, default=0):
         if obj is None:
@@ -216,7 +223,8 @@ def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1) 
     details = get(usage, "prompt_tokens_details", None)
     return Completion(text, int(get(usage, "prompt_tokens") or 0),
                       int(get(usage, "completion_tokens") or 0),
-                      int(get(details, "cached_tokens") or 0), duration, attempts)
+                      int(get(details, "cached_tokens") or 0), duration, attempts,
+                      finish_reason if isinstance(finish_reason, str) else None)
 
 
 def _unreachable(e: BaseException) -> str | None:

@@ -27,7 +27,8 @@ def request_lines(backend: OpenAIBackend, queries: Iterable[Query], cache: Cache
         seen.add(query.key)
         lines.append(json.dumps({"custom_id": query.key, "method": "POST",
                                  "url": "/v1/chat/completions",
-                                 "body": backend.body(query.messages, query.sample)},
+                                 "body": backend.body(query.messages, query.sample,
+                                                     query.extra.get("max_tokens"))},
                                 ensure_ascii=False, separators=(",", ":")))
     return lines
 
@@ -77,11 +78,12 @@ def collect(backend: OpenAIBackend, cache: Cache, prices: PriceTable, batch_id: 
         if resp.get("status_code") != 200 or content is None:
             out.failed += 1
             continue
-        c = completion_from(body.get("usage"), content)
+        c = completion_from(body.get("usage"), content,
+                            finish_reason=(body.get("choices") or [{}])[0].get("finish_reason"))
         cost = prices.cost(backend.model, c.prompt_tokens, c.completion_tokens, c.cached_tokens,
                            batch=True) or 0.0
         cache.put(item["custom_id"], backend.model, backend.endpoint,
                   Entry(content, c.prompt_tokens, c.completion_tokens, c.cached_tokens, cost, 0.0,
-                        time.time(), "batch"))
+                        time.time(), "batch", c.finish_reason))
         out.filled += 1
     return out

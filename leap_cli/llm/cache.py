@@ -1,7 +1,14 @@
-"""A content-addressed SQLite cache of model responses, safe for many processes at once.
+"""A content-addressed SQLite cache of model answers, safe for many processes at once.
 
-Key: ``sha256:`` + sha256 of the canonical JSON (sorted keys, no spaces) of the query's model,
-endpoint host, parameters, messages and, when the temperature is above 0, the sample index.
+Two tables. ``answers`` holds each clip's function, keyed by what determines it: model, endpoint
+host, sampling parameters (not the completion limit: a finished answer does not depend on it),
+the hash of the prompt text every query shares (instructions, dialect, library H), the clip's
+stub text and, when the temperature is above 0, the sample index (room is left for an exemplar
+choice). So any re-sharding, re-batching, reordering or subset of the same clips is answered
+from it. ``responses`` logs each whole model response for provenance (tokens, cost, finish
+reason), keyed by ``sha256:`` + sha256 of the canonical JSON (sorted keys, no spaces) of the
+query's model, endpoint host, parameters, messages (and sample index): an identical query is
+found there too, which is how caches written before ``answers`` existed keep answering.
 WAL mode plus a busy timeout lets ``xargs -P`` processes read and write the same file; each
 response is committed as soon as it arrives, so a killed run re-sends no completed query.
 The API key is never part of a key or a row.
@@ -32,7 +39,16 @@ CREATE TABLE IF NOT EXISTS responses (
     duration REAL NOT NULL,
     created REAL NOT NULL,
     via TEXT NOT NULL
-)
+);
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY,
+    function TEXT NOT NULL,
+    source TEXT NOT NULL,
+    response_key TEXT NOT NULL,
+    share TEXT NOT NULL,
+    warnings TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 
@@ -66,6 +82,31 @@ def query_key(model: str, endpoint: str, params: dict, messages: list[dict], sam
     return "sha256:" + hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
 
 
+def clip_key(model: str, endpoint: str, params: dict, prompt: str, stub: str, sample: int = 0,
+             exemplars: list[str] | None = None) -> str:
+    """The key of one clip's answer: ``prompt`` is the shared prompt text's hash, ``stub`` the
+    clip's stub text; ``exemplars`` (names of the examples shown, when chosen per clip)."""
+    body = {"kind": "answer", "model": model, "endpoint": endpoint, "prompt": prompt, "stub": stub,
+            "params": {k: v for k, v in params.items() if k != "max_tokens"}}
+    if (params.get("temperature") or 0) > 0:
+        body["sample"] = sample
+    if exemplars:
+        body["exemplars"] = list(exemplars)
+    return "sha256:" + hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Answer:
+    """One clip's function as cached: its name when asked, source, the response it came from,
+    the clip's share of that response's usage, and what leap-prompt repaired in it."""
+
+    function: str
+    source: str
+    response_key: str
+    share: dict
+    warnings: list
+
+
 @dataclass
 class Entry:
     response: str
@@ -76,6 +117,7 @@ class Entry:
     duration: float
     created: float
     via: str
+    finish_reason: str | None = None  # None: not recorded (caches written before it was)
 
 
 class Cache:
@@ -96,7 +138,13 @@ class Cache:
                 conn.execute("PRAGMA busy_timeout=60000")
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.execute(_SCHEMA)
+                conn.executescript(_SCHEMA)
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(responses)")}
+                if "finish_reason" not in columns:  # a cache from before: migrate in place
+                    try:
+                        conn.execute("ALTER TABLE responses ADD COLUMN finish_reason TEXT")
+                    except sqlite3.OperationalError:  # another process added it first
+                        pass
             except sqlite3.DatabaseError as e:  # not SQLite, or damaged: say which file
                 raise ClipError(f"{self.path}: not a usable response cache ({e}); move it away or "
                                 "give --cache another file") from None
@@ -106,16 +154,35 @@ class Cache:
     def get(self, key: str) -> Entry | None:
         row = self._conn().execute(
             "SELECT response, prompt_tokens, completion_tokens, cached_tokens, cost, duration, "
-            "created, via FROM responses WHERE key = ?", (key,)).fetchone()
+            "created, via, finish_reason FROM responses WHERE key = ?", (key,)).fetchone()
         return Entry(*row) if row else None
 
     def put(self, key: str, model: str, endpoint: str, entry: Entry) -> None:
         # INSERT OR IGNORE: another process that answered the same query first wins; both agree.
         self._conn().execute(
-            "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO responses (key, model, endpoint, response, prompt_tokens, "
+            "completion_tokens, cached_tokens, cost, duration, created, via, finish_reason) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (key, model, endpoint, entry.response, entry.prompt_tokens, entry.completion_tokens,
              entry.cached_tokens, entry.cost, entry.duration, entry.created or time.time(),
-             entry.via))
+             entry.via, entry.finish_reason))
+
+    def answer(self, key: str) -> Answer | None:
+        row = self._conn().execute("SELECT function, source, response_key, share, warnings "
+                                   "FROM answers WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return Answer(row[0], row[1], row[2], json.loads(row[3]), json.loads(row[4]))
+        except ValueError:  # a damaged row is a miss: asked again, then replaced
+            return None
+
+    def put_answer(self, key: str, answer: Answer) -> None:
+        # REPLACE: a row found unusable on reading is overwritten by the new answer.
+        self._conn().execute(
+            "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, answer.function, answer.source, answer.response_key, canonical(answer.share),
+             canonical(answer.warnings), time.time()))
 
     def keys(self) -> set[str]:
         return {k for (k,) in self._conn().execute("SELECT key FROM responses")}

@@ -17,7 +17,7 @@ from typing import Iterator
 from ..records import ClipError, source
 from . import query as q
 from .backends import BackendError, Completion
-from .cache import Cache, Entry, query_key
+from .cache import Answer, Cache, Entry, clip_key, query_key
 from .cost import PriceTable
 from .stub import Stub, stubs_for
 
@@ -29,13 +29,39 @@ class OverBudget(Exception):
 
 
 @dataclass
+class Found:
+    """A function answered for a clip: source, the response key it came from, the round that
+    asked it, whether it came from the cache, the clip's share of usage, what was repaired."""
+
+    text: str
+    key: str
+    round: int
+    cached: bool
+    share: dict
+    warnings: list
+    finish_reason: str | None = None
+
+
+@dataclass
+class _Tally:
+    """One group's progress: shares, answers found, kept for repair, reasons, failures."""
+
+    share: dict
+    found: dict = field(default_factory=dict)
+    fallback: dict = field(default_factory=dict)
+    why: dict = field(default_factory=dict)
+    failed: dict = field(default_factory=dict)
+
+
+@dataclass
 class Ledger:
     """Run totals, shared by the worker threads."""
 
     max_cost: float | None = None
     spent: float = 0.0
     requests: int = 0
-    cache_hits: int = 0
+    cache_hits: int = 0                  # whole responses found in the cache
+    answers_cached: int = 0              # clips answered from the cache without a query
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
@@ -59,6 +85,7 @@ class Ledger:
 
     def summary(self, model: str) -> str:
         text = (f"leap-prompt: model {model}: {self.requests} requests, {self.cache_hits} cached, "
+                f"{self.answers_cached} clips answered from the cache, "
                 f"{self.follow_ups} follow-ups, tokens {self.prompt_tokens} in "
                 f"({self.cached_tokens} cached) / {self.completion_tokens} out, "
                 f"cost ${self.spent:.4f}")
@@ -85,9 +112,17 @@ class Prompter:
 
     # ----- one query -------------------------------------------------------------------------
     def keyed(self, query: q.Query, sample: int | None = None) -> q.Query:
+        """The query with its sample index, cache key and, without --max-tokens, its own
+        completion limit (sized from its stubs; the key without it finds caches written before
+        there was one)."""
         b = self.backend
         query.sample = self.sample if sample is None else sample
         query.key = query_key(b.model, b.endpoint, b.params, query.messages, query.sample)
+        if b.cacheable and getattr(b, "max_tokens", 0) is None:
+            limit = q.completion_limit(query.stubs, self.echo)
+            query.extra.update(max_tokens=limit, legacy_key=query.key)
+            query.key = query_key(b.model, b.endpoint, {**b.params, "max_tokens": limit},
+                                  query.messages, query.sample)
         return query
 
     def ask(self, query: q.Query) -> tuple[Entry, bool]:
@@ -95,6 +130,8 @@ class Prompter:
         use_cache = self.cache is not None and self.backend.cacheable
         if use_cache:
             hit = self.cache.get(query.key)
+            if hit is None and query.extra.get("legacy_key"):
+                hit = self.cache.get(query.extra["legacy_key"])
             if hit is not None:
                 with self.ledger.lock:
                     self.ledger.cache_hits += 1
@@ -108,91 +145,156 @@ class Prompter:
             self.ledger.unpriced.add(self.backend.model)
             cost = 0.0
         entry = Entry(c.text, c.prompt_tokens, c.completion_tokens, c.cached_tokens, cost,
-                      c.duration, time.time(), "chat")
+                      c.duration, time.time(), "chat", c.finish_reason)
         if use_cache:
             self.cache.put(query.key, self.backend.model, self.backend.endpoint, entry)
         if self.backend.cacheable:
             self.ledger.add(c, cost)
         return entry, False
 
+    # ----- one clip's answer -----------------------------------------------------------------
+    def answer_key(self, stub: Stub, sample: int, chosen) -> str:
+        b = self.backend
+        return clip_key(b.model, b.endpoint, b.params, q.prompt_hash(self.echo, chosen),
+                        stub.key_text, sample, [n for n, _ in chosen] if chosen else None)
+
+    def cached_answer(self, stub: Stub, sample: int, chosen) -> "Found | None":
+        """The clip's answer from the cache, if one is there and still usable (else re-asked)."""
+        if self.cache is None or not self.backend.cacheable:
+            return None
+        a = self.cache.answer(self.answer_key(stub, sample, chosen))
+        if a is None:
+            return None
+        text = q.renamed(a.source, a.function, stub.name)
+        if q.verdict(text, self.backend.cacheable)[0] is not None:
+            return None
+        with self.ledger.lock:
+            self.ledger.answers_cached += 1
+        return Found(text, a.response_key, 0, True, a.share, a.warnings)
+
+    def store(self, stub: Stub, f: "Found", sample: int, chosen) -> None:
+        if self.cache is not None and self.backend.cacheable:
+            self.cache.put_answer(self.answer_key(stub, sample, chosen),
+                                  Answer(stub.name, f.text, f.key, f.share, f.warnings))
+
     # ----- one group of clips ----------------------------------------------------------------
     def run_group(self, records: list[dict]) -> list[dict | ClipError]:
-        """One query for a group of clips (per sample), then follow-ups for the functions missing
-        or not parseable in the answers; one result per record, in order."""
+        """Per sample: each clip's answer from the cache, else from a query for the clips not
+        cached, then follow-ups for the functions still missing or broken (each round in halves
+        of what its query left); one result per record, in order."""
         broken: dict[int, Exception] = {}
         stubs = stubs_for(records, broken)
         chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever and stubs else None
         share = {s.name: collections.Counter() for s in stubs}
-        answers = [self._answers(stubs, self.sample + k, chosen, share) for k in range(self.samples)]
-        results = iter([self._result(s, [a[0].get(s.name) for a in answers], answers[0][1].get(s.name),
-                                     share[s.name], chosen) for s in stubs])
+        tallies = [self._answers(stubs, self.sample + k, chosen, share) for k in range(self.samples)]
+        results = iter([self._result(s, tallies, share[s.name], chosen) for s in stubs])
         return [ClipError(f"malformed evidence, no stub: {type(broken[i]).__name__}: {broken[i]}")
                 if i in broken else next(results) for i in range(len(records))]
 
-    def _answers(self, stubs: list[Stub], sample: int, chosen, share: dict) -> tuple[dict, dict]:
-        """One sample's answers: (name -> (source, key, round, cached), name -> failure)."""
-        found: dict[str, tuple[str, str, int, bool]] = {}
-        failed: dict[str, Exception] = {}
-        todo: list[Stub] = stubs
+    def _answers(self, stubs: list[Stub], sample: int, chosen, share: dict) -> "_Tally":
+        """One sample's answers, failures and reasons."""
+        t = _Tally(share)
+        for s in stubs:
+            hit = self.cached_answer(s, sample, chosen)
+            if hit is not None:
+                t.found[s.name] = hit
+        groups = [[s for s in stubs if s.name not in t.found]]
         for round_ in range(self.follow_ups + 1):
-            if not todo:
+            groups = [g for g in groups if g]
+            if not groups:
                 break
-            query = self.keyed(q.build(todo, round_, self.echo, chosen), sample)
-            query.extra["echo"] = self.echo
-            if round_:
-                with self.ledger.lock:
-                    self.ledger.follow_ups += 1
-            try:
-                entry, cached = self.ask(query)
-            except (BackendError, OverBudget) as e:
-                failed.update({s.name: e for s in todo})
-                break
-            try:
-                parts = q.split(entry.response)
-            except (RecursionError, MemoryError):  # a hostile answer: every function is missing
-                parts = {}
-            n = len(todo)
-            for s in todo:  # each clip asked in a query carries an equal share of it
-                share[s.name].update({"prompt_tokens": entry.prompt_tokens / n,
-                                      "completion_tokens": entry.completion_tokens / n,
-                                      "cached_tokens": entry.cached_tokens / n,
-                                      "cost": entry.cost / n})
-            missing = []
-            for s in todo:
-                text = parts.get(s.name)
-                ok = q.parses(text)
-                if text is not None and (s.name not in found or ok):
-                    found[s.name] = (text, query.key, round_, cached)
-                if not ok:
-                    missing.append(s)
-            todo = missing
-        return found, failed
+            later = []
+            for group in groups:
+                left = self.ask_group(group, round_, t, sample, chosen)
+                half = (len(left) + 1) // 2
+                later += [left[:half], left[half:]] if len(left) > 1 else [left]
+            groups = later
+        return t
 
-    def _result(self, stub: Stub, hits: list, failure, share, chosen) -> dict | ClipError:
+    def ask_group(self, group: list[Stub], round_: int, t: "_Tally", sample: int, chosen) -> list[Stub]:
+        """One query for ``group``; the stubs its answer leaves unusable (``t`` is updated)."""
+        query = self.keyed(q.build(group, round_, self.echo, chosen, t.why), sample)
+        query.extra["echo"] = self.echo
+        if round_:
+            with self.ledger.lock:
+                self.ledger.follow_ups += 1
+        try:
+            entry, cached = self.ask(query)
+        except (BackendError, OverBudget) as e:
+            t.failed.update({s.name: e for s in group})
+            return []
+        for s in group:  # each clip asked in a query carries an equal share of it
+            t.share[s.name].update({k: getattr(entry, k) / len(group) for k in
+                                    ("prompt_tokens", "completion_tokens", "cached_tokens", "cost")})
+        try:
+            parts, notes = q.split_noted(entry.response)
+        except (RecursionError, MemoryError):  # a hostile answer: every function is missing
+            parts, notes = {}, []
+        cut = list(parts)[-1] if entry.finish_reason == "length" and parts else None
+        # Functions under names not asked for, as many as the stubs left out: renamed, in order.
+        strays = [n for n in parts if n not in {s.name for s in group}]
+        absent = [s for s in group if s.name not in parts]
+        renames = dict(zip((s.name for s in absent), strays)) if len(strays) == len(absent) else {}
+        left = []
+        for s in group:
+            old = renames.get(s.name, s.name)
+            warnings = list(notes)
+            text = parts.get(old)
+            if text is not None and old != s.name:
+                text = q.renamed(text, old, s.name)
+                warnings.append(f"renamed function {old} to {s.name}")
+            reason, repairable = (q.TRUNCATED, False) if old == cut else \
+                q.verdict(text, self.backend.cacheable)
+            f = Found(text, query.key, round_, cached, dict(t.share[s.name]), warnings,
+                      entry.finish_reason)
+            if reason is None:
+                t.found[s.name] = f
+                self.store(s, f, sample, chosen)
+                continue
+            t.why[s.name] = reason
+            if repairable:
+                t.fallback[s.name] = f
+            else:
+                t.fallback.pop(s.name, None)
+            left.append(s)
+        return left
+
+    def _result(self, stub: Stub, tallies: list["_Tally"], share, chosen) -> dict | ClipError:
+        hits = [t.found.get(stub.name) or t.fallback.get(stub.name) for t in tallies]
         hit = next((h for h in hits if h is not None), None)  # the first sample that answered
+        t = tallies[0]
         if hit is None:
+            failure = t.failed.get(stub.name)
             if failure is not None:  # the endpoint failed (retryable) or refused the query
                 return ClipError(str(failure), retryable=getattr(failure, "retryable", False))
-            return ClipError(f"function {stub.name} missing from the model's responses "
-                             f"after {self.follow_ups} follow-up queries")
-        text, key, round_, cached = hit
-        text = q.with_evidence(stub, text)
+            return ClipError(f"function {stub.name}: {t.why.get(stub.name, q.MISSING)} in the "
+                             f"model's answer after {self.follow_ups} follow-up queries")
+        t = tallies[hits.index(hit)]
+        warnings = list(hit.warnings)
+        if stub.name not in t.found:
+            warnings.append(f"kept an answer that is {t.why[stub.name]} for leap-parse to repair")
+        if hit.cached and not hit.round and hit.share:  # answered from the cache: its own share
+            share = hit.share
         out = dict(stub.record)
         library = self.library if chosen is None else q.library_hash(chosen)
         out["prompt"] = {
             "source": source("prompt", model=self.backend.model, endpoint=self.backend.endpoint,
                              library=library),
-            "function": stub.name, "model": self.backend.model, "cache_key": key,
-            "response": text,
-            "usage": {k: round(share[k], 2) for k in ("prompt_tokens", "completion_tokens",
-                                                       "cached_tokens")},
-            "cost": round(share["cost"], 8), "cached": cached, "follow_up": round_,
+            "function": stub.name, "model": self.backend.model, "cache_key": hit.key,
+            "response": q.with_evidence(stub, hit.text),
+            "usage": {k: round(share.get(k, 0), 2) for k in ("prompt_tokens", "completion_tokens",
+                                                              "cached_tokens")},
+            "cost": round(share.get("cost", 0), 8), "cached": hit.cached, "follow_up": hit.round,
         }
+        if hit.finish_reason:
+            out["prompt"]["finish_reason"] = hit.finish_reason
+        if warnings:
+            out["prompt"]["warnings"] = warnings
         if chosen is not None:
             out["prompt"]["exemplars"] = [name for name, _ in chosen]
         if self.samples > 1:  # every sample that answered, first the one in `response`
-            out["prompt"]["samples"] = [q.with_evidence(stub, h[0]) for h in hits if h is not None]
-            out["prompt"]["sample_keys"] = [h[1] for h in hits if h is not None]
+            out["prompt"]["samples"] = [q.with_evidence(stub, h.text) for h in hits if h is not None]
+            out["prompt"]["sample_keys"] = [h.key for h in hits if h is not None]
         return out
 
     # ----- the stream ------------------------------------------------------------------------

@@ -7,6 +7,8 @@ prefix across queries.
 from __future__ import annotations
 
 import ast
+import hashlib
+import re
 import threading
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -58,16 +60,47 @@ def library_hash(chosen: list[tuple[str, str]] | None = None) -> str:
     return _program().library_hash(chosen)
 
 
-def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False,
-          chosen: list[tuple[str, str]] | None = None) -> Query:
-    """The query for these stubs; ``chosen``: the library programs to show (--exemplars)."""
+def shared(echo: bool = False, chosen: list[tuple[str, str]] | None = None) -> tuple[str, str]:
+    """(system text, user text before the stubs) of a query: the fixed prefix, or with the
+    ``chosen`` library programs (--exemplars) in place of library H."""
     system, user = prefix(echo)
     if chosen is not None:
         user = _program().library_text(chosen).strip("\n") + "\n"
-    ask = ("\n\n# Complete the following functions in the same dialect."
-           if not follow_up else
-           "\n\n# Complete the following functions in the same dialect (they were missing or "
-           "incomplete in your previous answer).")
+    return system, user
+
+
+def prompt_hash(echo: bool = False, chosen: list[tuple[str, str]] | None = None) -> str:
+    """Hash of the text a query shares with every other (instructions, dialect, library H or the
+    chosen exemplars): part of each clip answer's cache key."""
+    if chosen is None:
+        return _fixed_hash(echo)
+    system, user = shared(echo, chosen)
+    return "sha256:" + hashlib.sha256((system + "\0" + user).encode("utf-8")).hexdigest()
+
+
+@lru_cache(maxsize=2)
+def _fixed_hash(echo: bool) -> str:
+    system, user = prefix(echo)
+    return "sha256:" + hashlib.sha256((system + "\0" + user).encode("utf-8")).hexdigest()
+
+
+# Why a stub is asked again, as a follow-up query says it.
+MISSING, NO_BODY, TRUNCATED = "missing", "no body", "cut off at the completion limit"
+
+
+def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False,
+          chosen: list[tuple[str, str]] | None = None, why: dict[str, str] | None = None) -> Query:
+    """The query for ``stubs``; ``chosen``: the library programs to show (--exemplars). A
+    follow-up (round ``follow_up`` > 0) says, per function, what was wrong with the previous
+    answer (``why``: name -> reason), so no two rounds are alike."""
+    system, user = shared(echo, chosen)
+    if not follow_up:
+        ask = "\n\n# Complete the following functions in the same dialect."
+    else:
+        told = "; ".join(f"{s.name}: {(why or {}).get(s.name, MISSING)}" for s in stubs)
+        ask = (f"\n\n# Follow-up {follow_up}. These functions were not usable in your previous "
+               f"answer ({told}).\n# Complete each of them in full, in the same dialect, with a "
+               "body of its own written for its clip's evidence (never a library example).")
     body = user + ask + "\n\n" + "\n".join(s.text for s in stubs)
     return Query([{"role": "system", "content": system}, {"role": "user", "content": body}],
                  list(stubs), follow_up)
@@ -76,23 +109,101 @@ def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False,
 def split(response: str) -> dict[str, str]:
     """name -> source of each function in a response: the program language's own splitter, so
     that leap-prompt and leap-parse agree on where a function ends (fences, prose, tabs)."""
-    return _program().split_functions(response)
+    return split_noted(response)[0]
 
 
-_PARSE = threading.Lock()  # ast.parse from several threads raised SystemError on CPython 3.11
+def split_noted(response: str) -> tuple[dict[str, str], list[str]]:
+    """split(), in response order, with the splitter's notes on what it left out around the
+    functions (fences, prose)."""
+    from ..program.parser import chunks
+
+    found, notes = chunks(response)
+    out: dict[str, str] = {}
+    for c in found:
+        out.setdefault(c.name, c.source)
+    return out, notes
+
+
+# ast.parse from several threads raised SystemError on CPython 3.11 (seen with -j 8).
+_PARSE = threading.Lock()
+_DEF = re.compile(r"^def\s+\w+\s*\(")
+
+
+def parse_function(source: str):
+    """The ast.FunctionDef of a function's source; SyntaxError, ValueError, MemoryError or
+    RecursionError as raised (a hostile answer must not end the run)."""
+    with _PARSE:
+        tree = ast.parse(source)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.FunctionDef):
+        raise SyntaxError("not exactly one function")
+    return tree.body[0]
+
+
+def _statements(fn) -> list:
+    """A function's statements besides a docstring, ``pass`` and ``...``."""
+    body = list(fn.body)
+    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]
+    return [s for s in body if not isinstance(s, ast.Pass)
+            and not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Constant)
+                     and s.value.value is Ellipsis)]
+
+
+def _body_dump(fn) -> str:
+    with _PARSE:
+        return ast.dump(ast.Module(body=_statements(fn), type_ignores=[]))
+
+
+@lru_cache(maxsize=1)
+def library_bodies() -> dict[str, str]:
+    """ast dump of each library example's body -> its name (a copy is found whatever its name,
+    def line or comments)."""
+    return {_body_dump(parse_function(src)): name for name, src in _program().library()}
+
+
+def verdict(source: str | None, copies: bool = True) -> tuple[str | None, bool]:
+    """(why the function is not usable, or None; whether leap-parse may still repair it).
+    ``copies``: a library example's body is refused (not for the rules model, which writes
+    from the evidence alone and cannot have copied)."""
+    if not source:
+        return MISSING, False
+    lines = source.strip("\n").split("\n")
+    if all(not ln.strip() or ln.lstrip().startswith("#") for ln in lines[1:]):
+        return NO_BODY, False  # the stub echoed back
+    try:
+        fn = parse_function(source)
+    except (MemoryError, RecursionError, SystemError) as e:  # a hostile answer: asked again
+        return f"not parseable ({type(e).__name__})", False
+    except (SyntaxError, ValueError) as e:
+        return f"not valid Python ({type(e).__name__}: {getattr(e, 'msg', e)})", True
+    if not _statements(fn):
+        return NO_BODY, False
+    copied = library_bodies().get(_body_dump(fn)) if copies else None
+    if copied:
+        return f"a copy of library example {copied}", False
+    return None, False
+
+
+MAX_COMPLETION = 16384  # the most completion tokens common chat models allow per request
+
+
+def completion_limit(stubs: list[Stub], echo: bool = False) -> int:
+    """The default completion limit of a query: per stub, twice the longest library example
+    (about 3 characters a token) plus, with --echo, the stub's own text; 256 tokens of slack."""
+    longest = max(len(src) for _, src in _program().library()) // 3
+    per = [2 * longest + (len(s.text) // 3 if echo else 0) for s in stubs]
+    return min(MAX_COMPLETION, 256 + sum(per))
 
 
 def parses(source: str | None) -> bool:
-    """Whether a function's source is valid Python with a body beyond comments (any answer,
-    however hostile, is just False: a clip's missing function, asked again)."""
-    if not source:
-        return False
-    try:
-        with _PARSE:
-            tree = ast.parse(source)
-    except (SyntaxError, ValueError, RecursionError, MemoryError, SystemError):
-        return False
-    return len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef)
+    """Whether a function's source is valid Python with a body beyond comments."""
+    return verdict(source)[0] is None
+
+
+def renamed(source: str, old: str, new: str) -> str:
+    """A function's source with its def line's name changed."""
+    return source.replace(f"def {old}(", f"def {new}(", 1) if old != new else source
 
 
 def with_evidence(stub: Stub, source: str) -> str:

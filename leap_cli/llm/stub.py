@@ -20,11 +20,27 @@ INDENT = "    "
 
 @dataclass(frozen=True)
 class Stub:
-    """One clip's stub inside a query: its function name, rendered text and source record."""
+    """One clip's stub inside a query: its function name, rendered text and source record;
+    ``base``: the name without the suffix that sets it apart from the other clips of its query
+    (the answer cache's key holds the stub with that name, so any grouping finds it)."""
 
     name: str
     text: str
     record: dict
+    base: str = ""
+
+    @property
+    def key_text(self) -> str:
+        return self.text.replace(f"def {self.name}(", f"def {self.base or self.name}(", 1)
+
+
+@lru_cache(maxsize=1)
+def library_names() -> frozenset[str]:
+    """Names of library H's examples: no clip's function takes one (the model would be tempted
+    to repeat the example, and a copy would pass for the clip's program)."""
+    from .. import program
+
+    return frozenset(name for name, _ in program.library())
 
 
 @lru_cache(maxsize=1)
@@ -162,12 +178,13 @@ def stubs_for(records: list[dict], errors: dict[int, Exception] | None = None) -
     With ``errors``, a record whose evidence cannot be rendered (a malformed event) is left out
     and its position mapped to the error instead of failing the whole query.
     """
-    used: set[str] = set()
+    used: set[str] = set(library_names())
     result = []
     for i, rec in enumerate(records):
-        name = function_name(rec.get("narration") or rec.get("id"), used)
+        narration = rec.get("narration") or rec.get("id")
+        name = function_name(narration, used)
         try:
-            result.append(Stub(name, render(rec, name), rec))
+            result.append(Stub(name, render(rec, name), rec, function_name(narration, set(library_names()))))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             if errors is None:
                 raise
