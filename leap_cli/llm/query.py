@@ -99,8 +99,9 @@ def build(stubs: list[Stub], follow_up: int = 0, echo: bool = False,
     else:
         told = "; ".join(f"{s.name}: {(why or {}).get(s.name, MISSING)}" for s in stubs)
         ask = (f"\n\n# Follow-up {follow_up}. These functions were not usable in your previous "
-               f"answer ({told}).\n# Complete each of them in full, in the same dialect, with a "
-               "body of its own written for its clip's evidence (never a library example).")
+               f"answer ({told}).\n# Complete the following functions in full, in the same "
+               "dialect, each with a body of its own for its clip's evidence (never a library "
+               "example).")
     body = user + ask + "\n\n" + "\n".join(s.text for s in stubs)
     return Query([{"role": "system", "content": system}, {"role": "user", "content": body}],
                  list(stubs), follow_up)
