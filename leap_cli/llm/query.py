@@ -180,7 +180,10 @@ def verdict(source: str | None, copies: bool = True) -> tuple[str | None, bool]:
         return f"not valid Python ({type(e).__name__}: {getattr(e, 'msg', e)})", True
     if not _statements(fn):
         return NO_BODY, False
-    copied = library_bodies().get(_body_dump(fn)) if copies else None
+    try:
+        copied = library_bodies().get(_body_dump(fn)) if copies else None
+    except (MemoryError, RecursionError):
+        return "not parseable (too deeply nested)", False
     if copied:
         return f"a copy of library example {copied}", False
     return None, False
