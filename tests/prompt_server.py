@@ -48,11 +48,15 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, fault_rate: float = 0.0, faults=FAULTS, latency: float = 0.0,
                  slow: float = 1.0, retry_after: str = "0.05", batch_ready_after: int = 0,
-                 batch_end: str = "completed"):
+                 batch_end: str = "completed", script=()):
         super().__init__(("127.0.0.1", 0), Handler)
         self.fault_rate, self.faults, self.latency, self.slow = fault_rate, tuple(faults), latency, slow
         self.retry_after, self.batch_ready_after = retry_after, batch_ready_after
         self.batch_end = batch_end  # "expired": only the first half of the requests answered
+        # faults of the first chat requests, in order (then fault_rate): besides FAULTS,
+        # "length" (cut in its last function, finish_reason length), "echo" (the stubs given
+        # back without a body) and "copy" (library example put_plate under each stub's name)
+        self.script = list(script)
         self.lock = threading.Lock()
         self.log: list[dict] = []          # every chat request: digest, outcome, headers seen
         self.seen: dict[str, int] = {}     # digest -> times asked
@@ -85,6 +89,8 @@ class Server(ThreadingHTTPServer):
         turns, so every kind occurs once there are as many faulty requests as kinds."""
         n = self.requests
         self.requests += 1
+        if n < len(self.script):
+            return self.script[n]
         if int((n + 1) * self.fault_rate) == int(n * self.fault_rate):
             return "ok"
         self.faulty += 1
@@ -95,12 +101,24 @@ class Server(ThreadingHTTPServer):
         if fault == "missing" and len(stubs) > 1:
             stubs = stubs[::2]  # every other function left out
         text = "\n\n".join(program(n, s) for n, s in stubs)
+        finish = "stop"
+        if fault == "length":
+            text, finish = text[: text.rfind("\n    # 2: put it down")], "length"
+        if fault == "echo":
+            text = "\n\n".join(f"def {n}(start_t=0, stop_t={s}):\n    # Holding nothing at start.\n"
+                               for n, s in stubs)
+        if fault == "copy":
+            from leap_cli.program import library
+
+            src = dict(library())["put_plate"]
+            text = "\n\n".join(f"def {n}(start_t=0, stop_t={s}):" + src.split(":", 1)[1].split("\n", 1)[1]
+                               for n, s in stubs)
         if fault == "prose":
             text = f"Here are the programs you asked for:\n\n```python\n{text}```\n\nEach keeps its stub's name."
         prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4
         return {"id": "chatcmpl-test", "object": "chat.completion", "created": int(time.time()),
                 "model": body.get("model", "test"),
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": finish,
                              "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": len(text) // 4,
                           "total_tokens": prompt_tokens + len(text) // 4,
@@ -145,6 +163,7 @@ class Handler(BaseHTTPRequestHandler):
                 s.log.append({"digest": d, "outcome": fault, "attempt": attempt, "t": time.time(),
                               "authorization": self.headers.get("Authorization"),
                               "stubs": [n for n, _ in stubs_in(body["messages"])],
+                              "messages_tail": body["messages"][-1]["content"][-2000:],
                               "params": {k: v for k, v in body.items() if k not in ("messages",)}})
             if s.latency:
                 time.sleep(s.latency)

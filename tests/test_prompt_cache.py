@@ -101,3 +101,71 @@ def test_a_cache_from_before_the_answer_table_is_read_not_paid_again(clips, tmp_
     assert len(server.log) == 2 and "50 clips answered from the cache" in third.stderr
     columns = [r[1] for r in sqlite3.connect(cache).execute("PRAGMA table_info(responses)")]
     assert columns[-1] == "finish_reason"
+
+
+def test_a_truncated_answer_never_finishes_its_last_function(clips, tmp_path):
+    s = Server(script=["length"]).start()
+    try:
+        proc = prompt(clips, "--ids", "P01_01_0,P01_01_1,P01_01_2", server=s, cache=tmp_path / "c.sqlite3")
+        assert proc.returncode == 0, proc.stderr
+        out = records(proc.stdout)
+        assert [r["prompt"]["follow_up"] for r in out] == [0, 0, 1]
+        assert [r["prompt"]["finish_reason"] for r in out] == ["length", "length", "stop"]
+        assert [r["stubs"] for r in s.log] == [["open_door", "turn_on_light", "close_door"], ["close_door"]]
+        assert "close_door: cut off at the completion limit" in s.log[1]["messages_tail"]
+        # No --max-tokens: a completion limit sized from the stubs (256 + 2 * 254 a stub).
+        assert [r["params"]["max_tokens"] for r in s.log] == [256 + 3 * 508, 256 + 508]
+    finally:
+        s.stop()
+
+
+def test_echoed_stubs_and_library_copies_are_missing_and_asked_again(clips, tmp_path):
+    s = Server(script=["echo", "copy", "copy"]).start()
+    try:
+        proc = prompt(clips, "--ids", "P01_01_0,P01_01_1", "--follow-ups", "1", server=s,
+                      cache=tmp_path / "c.sqlite3")
+        assert proc.returncode == 0, proc.stderr
+        out = records(proc.stdout)
+        assert [r["error"]["message"] for r in out] == [
+            f"function {n}: a copy of library example put_plate in the model's answer after 1 follow-up queries"
+            for n in ("open_door", "turn_on_light")]
+        # round 1 says what was wrong (no body) and asks in halves
+        assert [r["stubs"] for r in s.log] == [["open_door", "turn_on_light"], ["open_door"], ["turn_on_light"]]
+        assert "(open_door: no body)" in s.log[1]["messages_tail"]
+        again = prompt(clips, "--ids", "P01_01_0,P01_01_1", "--follow-ups", "2", server=s,
+                       cache=tmp_path / "c.sqlite3")
+        out = records(again.stdout)
+        assert [r["prompt"]["follow_up"] for r in out] == [2, 2] and len(s.log) == 5
+        assert "(open_door: a copy of library example put_plate)" in s.log[3]["messages_tail"]
+    finally:
+        s.stop()
+
+
+def test_follow_up_rounds_differ_and_say_what_was_wrong():
+    from leap_cli.llm import query, stub
+
+    stubs = stub.stubs_for([{"id": "a", "narration": "put plate", "start": 0, "stop": 1}])
+    assert stubs[0].name == "put_plate_2"  # never a library example's name
+    one = query.build(stubs, 1, why={"put_plate_2": query.NO_BODY})
+    two = query.build(stubs, 2, why={"put_plate_2": query.TRUNCATED})
+    assert one.messages != two.messages != query.build(stubs, 0).messages
+    assert "# Follow-up 2. These functions were not usable in your previous answer " \
+           "(put_plate_2: cut off at the completion limit)." in two.messages[-1]["content"]
+
+
+def test_repairs_are_warnings_that_leap_parse_counts(clips, tmp_path):
+    s = Server(script=["prose"]).start()
+    try:
+        proc = prompt(clips, "--ids", "P01_01_0,P01_01_2", server=s, cache=tmp_path / "c.sqlite3")
+        out = records(proc.stdout)
+        assert [r["prompt"]["warnings"] for r in out] == [["code taken from markdown fences"]] * 2
+        from conftest import run_tool
+
+        parsed = run_tool("leap-parse", "--summary", "-o", tmp_path / "p.jsonl",
+                          input="".join(json.dumps(r) + "\n" for r in out))
+        progs = records((tmp_path / "p.jsonl").read_text())
+        assert len(progs) == 2
+        assert all(p["program"]["warnings"][0] == "leap-prompt: " + out[0]["prompt"]["warnings"][0] for p in progs)
+        assert "recovered (with warnings): 2" in parsed.stdout
+    finally:
+        s.stop()

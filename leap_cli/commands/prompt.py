@@ -21,7 +21,7 @@ _opt = click.option
 @_opt("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, "
       "proxies). [env OPENAI_BASE_URL] The key is read from OPENAI_API_KEY only.")
 @_opt("--temperature", type=float, default=0.0, show_default=True)
-@_opt("--max-tokens", type=int, help="Completion token limit per query.")
+@_opt("--max-tokens", type=int, help="Completion token limit per query. [default: sized from the query's stubs]")
 @_opt("--seed", type=int, help="Sampling seed sent to the endpoint.")
 @_opt("--sample", type=int, default=0, show_default=True, help="Sample index (a new cache entry per index when temperature > 0).")
 @_opt("--samples", type=click.IntRange(1), default=1, show_default=True, help="Answers per clip, samples "
@@ -31,7 +31,7 @@ _opt = click.option
 @_opt("--batch-size", type=click.IntRange(1), default=35, show_default=True, help="Stubs per query (the paper: 35).")
 @_opt("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Queries in flight at once.")
 @_opt("--echo", is_flag=True, help="Let the model repeat the stubs' evidence comments (more output tokens).")
-@_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up queries for missing or broken functions.")
+@_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up rounds for missing, body-less, truncated or copied functions (each round in halves).")
 @_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors; a query that still fails "
       "is a retryable error record (--resume asks again). A refused connection or unknown host "
       "ends the run (exit 1).")
@@ -48,7 +48,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     """Ask a model for one action program per clip, up to 35 clip stubs per query.
 
     Each clip becomes a function stub whose comments carry its evidence; the response is split
-    by function name into `prompt.response`. Responses are cached: a re-run sends nothing.
+    by function name into `prompt.response`. Each clip's answer is cached: a re-run, re-sharded or re-batched, sends nothing.
     --samples K asks K times (sample index in the cache key): `prompt.samples` for leap-parse --vote.
 
     \b

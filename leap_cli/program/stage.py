@@ -45,6 +45,9 @@ def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Sum
             if not parsed:
                 raise first_error
             program = parsed[0][1] if not vote else choose(parsed, len(texts))
+            told = [w for w in prompt.get("warnings") or [] if isinstance(w, str)]
+            if told:  # what leap-prompt repaired counts as a repair too (--summary)
+                program["warnings"] = [f"leap-prompt: {w}" for w in told] + program["warnings"]
     except ClipError as e:
         if summary is not None:
             summary.fail(record, e)
