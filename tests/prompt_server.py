@@ -55,7 +55,8 @@ class Server(ThreadingHTTPServer):
         self.batch_end = batch_end  # "expired": only the first half of the requests answered
         # faults of the first chat requests, in order (then fault_rate): besides FAULTS,
         # "length" (cut in its last function, finish_reason length), "echo" (the stubs given
-        # back without a body) and "copy" (library example put_plate under each stub's name)
+        # back without a body), "copy" (library example put_plate under each stub's name) and
+        # "renamed" (each function under another name)
         self.script = list(script)
         self.lock = threading.Lock()
         self.log: list[dict] = []          # every chat request: digest, outcome, headers seen
@@ -104,6 +105,8 @@ class Server(ThreadingHTTPServer):
         finish = "stop"
         if fault == "length":
             text, finish = text[: text.rfind("\n    # 2: put it down")], "length"
+        if fault == "renamed":  # every function under another name
+            text = "\n\n".join(program(f"clip_{k}", s) for k, (n, s) in enumerate(stubs))
         if fault == "echo":
             text = "\n\n".join(f"def {n}(start_t=0, stop_t={s}):\n    # Holding nothing at start.\n"
                                for n, s in stubs)

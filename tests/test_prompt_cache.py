@@ -169,3 +169,30 @@ def test_repairs_are_warnings_that_leap_parse_counts(clips, tmp_path):
         assert "recovered (with warnings): 2" in parsed.stdout
     finally:
         s.stop()
+
+
+def test_renamed_functions_are_matched_in_order_and_said(clips, tmp_path):
+    s = Server(script=["renamed"]).start()
+    try:
+        proc = prompt(clips, "--ids", "P01_01_0,P01_01_1", server=s, cache=tmp_path / "c.sqlite3")
+        out = records(proc.stdout)
+        assert len(s.log) == 1 and [r["prompt"]["function"] for r in out] == ["open_door", "turn_on_light"]
+        assert [r["prompt"]["warnings"] for r in out] == [["renamed function clip_0 to open_door"],
+                                                         ["renamed function clip_1 to turn_on_light"]]
+        assert out[1]["prompt"]["response"].startswith("def turn_on_light(start_t=0, stop_t=")
+    finally:
+        s.stop()
+
+
+def test_an_unusable_cached_answer_is_asked_again(clips, tmp_path, server):
+    cache = tmp_path / "c.sqlite3"
+    assert prompt(clips, "--ids", "P01_01_0", server=server, cache=cache).returncode == 0
+    db = sqlite3.connect(cache)
+    db.execute("UPDATE answers SET source = 'def open_door(start_t=0, stop_t=1):\n    # nothing\n'")
+    db.execute("DELETE FROM responses")  # (else the whole response answers the same query)
+    db.commit()
+    db.close()
+    proc = prompt(clips, "--ids", "P01_01_0", server=server, cache=cache)
+    assert proc.returncode == 0 and len(server.log) == 2, proc.stderr
+    assert "1 requests, 0 cached, 0 clips answered from the cache" in proc.stderr
+    assert "release(" in records(proc.stdout)[0]["prompt"]["response"]
