@@ -196,3 +196,18 @@ def test_an_unusable_cached_answer_is_asked_again(clips, tmp_path, server):
     assert proc.returncode == 0 and len(server.log) == 2, proc.stderr
     assert "1 requests, 0 cached, 0 clips answered from the cache" in proc.stderr
     assert "release(" in records(proc.stdout)[0]["prompt"]["response"]
+
+
+def test_batch_submit_leaves_out_clips_already_answered(clips, tmp_path, server):
+    cache = tmp_path / "c.sqlite3"
+    part = tmp_path / "part.jsonl"
+    part.write_text("".join(lines(clips)[:10]))
+    assert prompt(part, "--batch-size", "5", server=server, cache=cache).returncode == 0
+    again = prompt("--batch", "submit", "--batch-size", "7", part, server=server, cache=cache)
+    assert again.returncode == 0 and not again.stdout and "already cached" in again.stderr
+    more = prompt("--batch", "submit", "--batch-size", "7", clips, server=server, cache=cache)
+    assert more.stdout == "batch_1\n"
+    asked = [json.loads(x) for x in next(iter(server.files.values())).decode().splitlines()]
+    from prompt_server import stubs_in
+
+    assert sum(len(stubs_in(x["body"]["messages"])) for x in asked) == 40  # the 40 not answered

@@ -55,7 +55,8 @@ def submit_batch(prompter: Prompter, records) -> tuple[str | None, int]:
     """Start an OpenAI batch with the queries the cache lacks: (batch id or None, queries)."""
     from . import batch
 
-    lines = batch.request_lines(prompter.backend, prompter.queries(records), prompter.cache)
+    lines = batch.request_lines(prompter.backend, prompter.queries(records, missing=True),
+                               prompter.cache)
     return (batch.submit(prompter.backend, lines) if lines else None), len(lines)
 
 

@@ -22,7 +22,9 @@ def request_lines(backend: OpenAIBackend, queries: Iterable[Query], cache: Cache
     """Batch input lines for the queries the cache does not answer (each key once)."""
     lines, seen = [], set()
     for query in queries:
-        if query.key in seen or (cache is not None and cache.get(query.key) is not None):
+        old = query.extra.get("legacy_key")
+        if query.key in seen or (cache is not None and (cache.get(query.key) is not None or (
+                old is not None and cache.get(old) is not None))):
             continue
         seen.add(query.key)
         lines.append(json.dumps({"custom_id": query.key, "method": "POST",

@@ -344,13 +344,16 @@ class Prompter:
                 future.cancel()
             pool.close()
 
-    def queries(self, records: Iterator[dict]) -> Iterator[q.Query]:
-        """The first query of each group (for --dry-run and the Batch API)."""
+    def queries(self, records: Iterator[dict], missing: bool = False) -> Iterator[q.Query]:
+        """The first query of each group (for --dry-run and the Batch API); ``missing``: for
+        the group's clips without a cached answer only (the query a run would send)."""
         for _, group in self.groups(records):
             stubs = stubs_for(group, {})
+            chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever and stubs else None
+            if missing:
+                stubs = [s for s in stubs if self.cached_answer(s, self.sample, chosen) is None]
             if not stubs:
                 continue
-            chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever else None
             query = self.keyed(q.build(stubs, 0, self.echo, chosen))
             query.extra["echo"] = self.echo
             yield query
