@@ -48,7 +48,7 @@ class Server(ThreadingHTTPServer):
 
     def __init__(self, fault_rate: float = 0.0, faults=FAULTS, latency: float = 0.0,
                  slow: float = 1.0, retry_after: str = "0.05", batch_ready_after: int = 0,
-                 batch_end: str = "completed", script=()):
+                 batch_end: str = "completed", script=(), models: tuple[str, ...] = ("test-model",)):
         super().__init__(("127.0.0.1", 0), Handler)
         self.fault_rate, self.faults, self.latency, self.slow = fault_rate, tuple(faults), latency, slow
         self.retry_after, self.batch_ready_after = retry_after, batch_ready_after
@@ -58,6 +58,7 @@ class Server(ThreadingHTTPServer):
         # back without a body), "copy" (library example put_plate under each stub's name) and
         # "renamed" (each function under another name)
         self.script = list(script)
+        self.models = models        # what GET /v1/models lists
         self.lock = threading.Lock()
         self.log: list[dict] = []          # every chat request: digest, outcome, headers seen
         self.seen: dict[str, int] = {}     # digest -> times asked
@@ -175,6 +176,9 @@ class Handler(BaseHTTPRequestHandler):
                                   {"Retry-After": s.retry_after})
             if fault == "401":
                 return self._send(401, {"error": {"message": "Incorrect API key provided", "type": "auth"}})
+            if fault == "400echo":  # a proxy that quotes the request's headers back
+                return self._send(400, {"error": {"message": "bad request; headers were: Authorization: "
+                                                  f"{self.headers.get('Authorization')}", "type": "invalid"}})
             if fault == "500":
                 return self._send(500, {"error": {"message": "server error", "type": "server"}})
             if fault == "slow":
@@ -196,6 +200,9 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         s = self.server
+        if self.path.endswith("/models"):
+            return self._send(200, {"object": "list", "data": [{"id": m, "object": "model", "created": 0,
+                                                                "owned_by": "test"} for m in s.models]})
         m = re.search(r"/files/([^/]+)/content$", self.path)
         if m and m.group(1) in s.files:
             return self._send(200, s.files[m.group(1)])

@@ -419,8 +419,8 @@ def test_unpriced_model_and_bad_lines(clips, tmp_path, server):
     proc = prompt(bad, "-m", "local-llama", "--base-url", server.url, cache=tmp_path / "c.sqlite3")
     assert proc.returncode == 0, proc.stderr
     out = records(proc.stdout)
-    assert out[0]["prompt"]["cost"] == 0 and out[1]["error"]["line"] == 2
-    assert "no price for local-llama: counted as $0" in proc.stderr
+    assert out[0]["prompt"]["cost"] is None and out[1]["error"]["line"] == 2  # unknown, not $0
+    assert "cost unknown (no price for local-llama: give one with --prices FILE)" in proc.stderr
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,7 @@ _opt = click.option
 @click.command(cls=Tool)
 @stage_options
 @_opt("-m", "--model", envvar="LEAP_MODEL", help="Model name, or 'rules' (offline). [env LEAP_MODEL; "
-      f"default: {llm.DEFAULT_MODEL} with a key or --base-url, else rules]")
+      f"default: with --base-url the one model the server lists, with a key {llm.DEFAULT_MODEL}, else rules]")
 @_opt("--base-url", envvar="OPENAI_BASE_URL", help="OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, "
       "proxies). [env OPENAI_BASE_URL] The key is read from OPENAI_API_KEY only.")
 @_opt("--temperature", type=float, default=0.0, show_default=True)
@@ -36,11 +36,13 @@ _opt = click.option
       "is a retryable error record (--resume asks again). A refused connection or unknown host "
       "ends the run (exit 1).")
 @_opt("--backoff", type=float, default=1.0, show_default=True, help="First retry wait in seconds (doubles, with jitter; a server's Retry-After wins, up to 60 s or --timeout).")
-@_opt("--timeout", type=float, default=600.0, show_default=True, help="Seconds per request.")
+@_opt("--timeout", type=float, default=600.0, show_default=True, help="Seconds per answer, time in the server's "
+      "queue included (connecting has 10 s; after a timeout fewer requests are sent at once).")
 @_opt("--cache", "cache_path", envvar="LEAP_CACHE", metavar="PATH", help="SQLite response cache. [env LEAP_CACHE; default ~/.cache/leap/prompt.sqlite3]")
 @_opt("--no-cache", is_flag=True, help="Neither read nor write the cache.")
 @_opt("--prices", envvar="LEAP_PRICES", type=click.Path(exists=True, dir_okay=False), help="JSON price table replacing shipped entries. [env LEAP_PRICES]")
-@_opt("--max-cost", type=float, metavar="USD", callback=lambda c, p, v: budget(v), help="Start no new query once this much is spent; the rest become error records.")
+@_opt("--max-cost", type=float, metavar="USD", callback=lambda c, p, v: budget(v), help="Start no new query once this much is spent; "
+      "the rest become retryable error records (needs a price for the model).")
 @_opt("--dry-run", is_flag=True, help="Print the prompts (stdout) instead of calling a model.")
 @_opt("--batch", "batch_action", type=click.Choice(["submit", "collect"]), help="OpenAI Batch API: submit the queries (prints the "
       "batch id), or collect ID (the first argument): fill the cache from it and emit the records.")
@@ -61,7 +63,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     note = lambda m: sys.stderr.write(m + "\n")  # noqa: E731 - one write: threads log too
     say = (lambda m: None) if opts.quiet else note  # noqa: E731
     params = {k: kw.pop(k) for k in ("temperature", "max_tokens", "seed", "retries", "backoff", "timeout")}
-    backend = llm.choose_backend(model, base_url, say, say, **params)  # the offline notice obeys -q
+    backend = llm.choose_backend(model, base_url, say, say, jobs=kw["jobs"], **params)  # notice obeys -q
     exemplars = kw.pop("exemplars")
     check_flags(backend, batch_action, kw["samples"], exemplars, params["temperature"])
     try:
@@ -86,7 +88,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     lines = llm.resume_lines(opts, p) if opts.resume and opts.output else None
     code = run_many(opts, "prompt", p.transform, lines=lines)
     if backend.cacheable:
-        say(p.ledger.summary(backend.model))
+        say(p.ledger.summary(backend.model, backend.http_requests))
     finish(code)
 
 

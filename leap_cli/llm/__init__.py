@@ -25,7 +25,8 @@ def choose_backend(model: str | None, base_url: str | None, note: Callable[[str]
     if model is None and not base_url and not os.environ.get("OPENAI_API_KEY"):
         note("leap-prompt: no OPENAI_API_KEY and no --base-url: using the offline 'rules' model")
         return RulesBackend()
-    return OpenAIBackend(model or DEFAULT_MODEL, base_url, log=log, **params)
+    # With --base-url and no -m the server says which model it serves (asked when first needed).
+    return OpenAIBackend(model or (None if base_url else DEFAULT_MODEL), base_url, log=log, **params)
 
 
 def make_prompter(backend, *, cache_path: str | None, no_cache: bool, prices: str | None,

@@ -6,10 +6,12 @@ The ``openai`` package is imported when a remote backend is first built, not at 
 from __future__ import annotations
 
 import email.utils
+import math
 import os
 import random
 import re
 import socket
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -17,6 +19,11 @@ from typing import Callable
 from . import rules
 from .cache import endpoint_host
 from .query import Query
+
+
+# Connecting has its own short budget: --timeout is for the answer (time in the server's queue
+# included), and a port that accepts nothing must not hold a query for --timeout seconds.
+CONNECT_TIMEOUT = 10.0
 
 
 class BackendError(Exception):
@@ -101,11 +108,40 @@ def scrub(text: str) -> str:
     return _BEARER.sub("Bearer ***", text)
 
 
+class Gate:
+    """At most ``limit`` requests in flight; halved (down to 1) after a timeout, so a server that
+    answers one request at a time stops timing out requests that only waited in its queue."""
+
+    def __init__(self, limit: int):
+        self.limit, self.busy = max(1, limit), 0
+        self.cond = threading.Condition()
+
+    def __enter__(self):
+        with self.cond:
+            self.cond.wait_for(lambda: self.busy < self.limit)
+            self.busy += 1
+
+    def __exit__(self, *exc):
+        with self.cond:
+            self.busy -= 1
+            self.cond.notify_all()
+
+    def narrow(self) -> int | None:
+        """Halve the limit; the new limit, or None when it was 1 already."""
+        with self.cond:
+            if self.limit == 1:
+                return None
+            self.limit = max(1, self.limit // 2)
+            return self.limit
+
+
 @dataclass
 class OpenAIBackend:
-    """Chat completions on an OpenAI-compatible endpoint, with retries, backoff and jitter."""
+    """Chat completions on an OpenAI-compatible endpoint, with retries, backoff and jitter.
 
-    model: str
+    ``model`` None: the one model the server lists at /v1/models (asked when first needed)."""
+
+    name: str | None
     base_url: str | None = None
     temperature: float = 0.0
     max_tokens: int | None = None
@@ -114,6 +150,7 @@ class OpenAIBackend:
     timeout: float = 600.0
     backoff: float = 1.0        # first wait in seconds; doubles per attempt, with jitter
     backoff_max: float = 60.0
+    jobs: int = 1               # requests in flight at most (narrowed after timeouts)
     sleep: Callable[[float], None] = time.sleep
     log: Callable[[str], None] = field(default=lambda message: None)
     cacheable = True
@@ -122,6 +159,20 @@ class OpenAIBackend:
         self.endpoint = endpoint_host(self.base_url)
         self._client = None
         self._reached = False  # an answer came back once: later refusals are the server's hiccups
+        self.gate = Gate(self.jobs)
+        self.http_requests = 0      # every HTTP attempt, retries and failures included
+        self.served: set[str] = set()  # the model names the responses gave
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        if self.name is None:
+            self.name = self.listed_model()
+        return self.name
+
+    @property
+    def url(self) -> str:
+        return self.base_url or "https://api.openai.com/v1"
 
     @property
     def params(self) -> dict:
@@ -147,9 +198,29 @@ class OpenAIBackend:
                 raise FatalBackendError("no OPENAI_API_KEY in the environment (set it, or use "
                                         "--base-url for a local server, or -m rules)")
             # Local servers (vLLM, Ollama, llama.cpp) accept any key; the client insists on one.
+            timeout = openai.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT))
             self._client = openai.OpenAI(api_key=key or "unused", base_url=self.base_url,
-                                         timeout=self.timeout, max_retries=0)
+                                         timeout=timeout, max_retries=0)
         return self._client
+
+    def listed_model(self) -> str:
+        """The model a server without -m serves: the only one its /v1/models lists."""
+        import openai
+
+        try:
+            self._count()
+            ids = sorted(m.id for m in self.client().models.list())
+        except openai.APIConnectionError as e:
+            raise FatalBackendError(self._cannot_reach(_unreachable(e))) from None
+        except openai.APIError as e:
+            raise FatalBackendError(f"cannot list the models of {self.url} ({_short(e)}): "
+                                    "name one with -m") from None
+        if len(ids) != 1:
+            raise FatalBackendError(f"{self.url} serves {len(ids)} models"
+                                    + (f" ({', '.join(ids[:10])})" if ids else "")
+                                    + ": name one with -m")
+        self.log(f"leap-prompt: model {ids[0]} (the one {self.url} serves)")
+        return ids[0]
 
     def body(self, messages: list[dict], sample: int = 0, max_tokens: int | None = None) -> dict:
         """The chat-completions request body (also the Batch API's line body); sample k of a
@@ -171,12 +242,17 @@ class OpenAIBackend:
             wait = None
             t0 = time.perf_counter()
             try:
-                resp = client.chat.completions.create(
-                    **self.body(query.messages, query.sample, query.extra.get("max_tokens")))
+                with self.gate:
+                    self._count()
+                    resp = client.chat.completions.create(
+                        **self.body(query.messages, query.sample, query.extra.get("max_tokens")))
                 text = resp.choices[0].message.content if resp.choices else None
                 if text is None:
                     raise ValueError("response without message content")
                 self._reached = True
+                if getattr(resp, "model", None):
+                    with self._lock:
+                        self.served.add(str(resp.model))
                 return completion_from(resp.usage, text, time.perf_counter() - t0, attempt + 1,
                                        resp.choices[0].finish_reason)
             except openai.RateLimitError as e:
@@ -189,17 +265,20 @@ class OpenAIBackend:
                     raise FatalBackendError(f"404 from {self.endpoint}: unknown model "
                                             f"{self.model!r} or wrong --base-url") from None
                 if e.status_code < 500 and e.status_code not in (408, 409):
-                    raise BackendError(f"{e.status_code} from {self.endpoint}: {_short(e)}") from None
+                    raise BackendError(f"{e.status_code} from {self.endpoint}: {_short(e)}",
+                                       retryable=False) from None
                 last = f"{e.status_code} from {self.endpoint}"
                 wait = retry_after(e.response.headers, self.retry_cap)
             except openai.APITimeoutError:
                 last = f"timeout after {self.timeout:g} s"
+                narrowed = self.gate.narrow()
+                if narrowed:
+                    self.log(f"leap-prompt: {self.endpoint} timed out: at most {narrowed} "
+                             "requests in flight from now on")
             except openai.APIConnectionError as e:
                 last = f"connection error ({_short(e)})"
                 if attempt and not self._reached and _unreachable(e):
-                    raise FatalBackendError(f"cannot reach {self.base_url or 'the OpenAI API'}: "
-                                            f"{_unreachable(e)} (is the server running? check --base-url "
-                                            "or OPENAI_BASE_URL)") from None
+                    raise FatalBackendError(self._cannot_reach(_unreachable(e))) from None
             except (openai.APIResponseValidationError, ValueError, KeyError, IndexError,
                     AttributeError, TypeError) as e:
                 last = f"bad response ({type(e).__name__})"
@@ -210,6 +289,14 @@ class OpenAIBackend:
             self.log(f"leap-prompt: {last}; retry {attempt + 1}/{self.retries} in {wait:.2f} s")
             self.sleep(wait)
         raise BackendError(f"query failed after {self.retries + 1} attempts: {last}", retryable=True)
+
+    def _count(self) -> None:
+        with self._lock:
+            self.http_requests += 1
+
+    def _cannot_reach(self, reason: str | None) -> str:
+        return (f"cannot reach {self.base_url or 'the OpenAI API'}: {reason or 'connection error'} "
+                "(is the server running? check --base-url or OPENAI_BASE_URL)")
 
 
 def completion_from(usage, text: str, duration: float = 0.0, attempts: int = 1,

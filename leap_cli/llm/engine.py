@@ -83,15 +83,15 @@ class Ledger:
             self.completion_tokens += c.completion_tokens
             self.cached_tokens += c.cached_tokens
 
-    def summary(self, model: str) -> str:
-        text = (f"leap-prompt: model {model}: {self.requests} requests, {self.cache_hits} cached, "
+    def summary(self, model: str, http_requests: int | None = None) -> str:
+        """One line: queries answered, HTTP attempts (retries and failures too), tokens, cost."""
+        http = "" if http_requests is None else f", {http_requests} HTTP requests"
+        cost = (f"cost unknown (no price for {', '.join(sorted(self.unpriced))}: give one with "
+                "--prices FILE)" if self.unpriced else f"cost ${self.spent:.4f}")
+        return (f"leap-prompt: model {model}: {self.requests} requests, {self.cache_hits} cached, "
                 f"{self.answers_cached} clips answered from the cache, "
-                f"{self.follow_ups} follow-ups, tokens {self.prompt_tokens} in "
-                f"({self.cached_tokens} cached) / {self.completion_tokens} out, "
-                f"cost ${self.spent:.4f}")
-        if self.unpriced:
-            text += f" (no price for {', '.join(sorted(self.unpriced))}: counted as $0)"
-        return text
+                f"{self.follow_ups} follow-ups{http}, tokens {self.prompt_tokens} in "
+                f"({self.cached_tokens} cached) / {self.completion_tokens} out, {cost}")
 
 
 @dataclass
@@ -284,7 +284,9 @@ class Prompter:
             "response": q.with_evidence(stub, hit.text),
             "usage": {k: round(share.get(k, 0), 2) for k in ("prompt_tokens", "completion_tokens",
                                                               "cached_tokens")},
-            "cost": round(share.get("cost", 0), 8), "cached": hit.cached, "follow_up": hit.round,
+            # unknown, not $0, for a model the price table lacks
+            "cost": round(share.get("cost", 0), 8) if self.priced() else None,
+            "cached": hit.cached, "follow_up": hit.round,
         }
         if hit.finish_reason:
             out["prompt"]["finish_reason"] = hit.finish_reason
@@ -295,7 +297,18 @@ class Prompter:
         if self.samples > 1:  # every sample that answered, first the one in `response`
             out["prompt"]["samples"] = [q.with_evidence(stub, h.text) for h in hits if h is not None]
             out["prompt"]["sample_keys"] = [h.key for h in hits if h is not None]
+        served = getattr(self.backend, "served", ())
+        if len(served) == 1 and not hit.cached:
+            out["prompt"]["response_model"] = next(iter(served))  # what the server says it ran
         return out
+
+    def priced(self) -> bool:
+        """Whether the price table knows the model (an unknown one is noted for the summary)."""
+        if not self.backend.cacheable or self.prices.price(self.backend.model) is not None:
+            return True  # the offline model is free
+        with self.ledger.lock:
+            self.ledger.unpriced.add(self.backend.model)
+        return False
 
     # ----- the stream ------------------------------------------------------------------------
     def groups(self, records: Iterator[dict]) -> Iterator[tuple[set[int], list[dict]]]:
