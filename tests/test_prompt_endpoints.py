@@ -80,7 +80,7 @@ def test_server_failures_are_retryable_and_resume_asks_again(few, tmp_path):
     assert len(errors) == 6 and all(r["error"]["retryable"] is True for r in errors)
     assert errors[0]["error"]["message"] == f"query failed after 2 attempts: 500 from {s.url.split('/')[2]}"
     # every HTTP attempt is counted: 2 queries x 2 attempts
-    assert "leap-prompt: model gpt-4o: 0 requests, 0 cached, 0 follow-ups, 4 HTTP requests," in failed.stderr
+    assert "leap-prompt: model gpt-4o: 0 requests, 0 cached, 0 clips answered from the cache, 0 follow-ups, 4 HTTP requests," in failed.stderr
     assert "6 retryable: the same command with --resume tries them again" in failed.stderr
     healthy = Server().start()
     try:
