@@ -21,11 +21,7 @@ import hostile
 from conftest import tool
 
 # Kinds that still end a run, each with the reason (they belong to another issue's part).
-KNOWN = {
-    ("leap-prompt", "time 400 digits"):
-        "OverflowError in the prompt stub's time formatting: times are validated in one Clip "
-        "accessor (issue 15, with issue 12 item 3), not landed yet",
-}
+KNOWN: dict[tuple[str, str], str] = {}  # (tool, kind) -> why it still fails (none today)
 
 
 @pytest.fixture(scope="session")

@@ -188,8 +188,7 @@ class Prompter:
         share = {s.name: collections.Counter() for s in stubs}
         tallies = [self._answers(stubs, self.sample + k, chosen, share) for k in range(self.samples)]
         results = iter([self._result(s, tallies, share[s.name], chosen) for s in stubs])
-        return [ClipError(f"malformed evidence, no stub: {type(broken[i]).__name__}: {broken[i]}")
-                if i in broken else next(results) for i in range(len(records))]
+        return [_no_stub(broken[i]) if i in broken else next(results) for i in range(len(records))]
 
     def _answers(self, stubs: list[Stub], sample: int, chosen, share: dict) -> "_Tally":
         """One sample's answers, failures and reasons."""
@@ -370,6 +369,11 @@ class Prompter:
             query = self.keyed(q.build(stubs, 0, self.echo, chosen))
             query.extra["echo"] = self.echo
             yield query
+
+
+def _no_stub(e: Exception) -> ClipError:
+    """The error of a clip that could not become a stub (a bad window says so itself)."""
+    return e if isinstance(e, ClipError) else ClipError(f"malformed evidence, no stub: {type(e).__name__}: {e}")
 
 
 class _DaemonPool:

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from .. import clip
+from ..records import ClipError
+
 WIDTH = 100  # comment lines longer than this wrap onto further comment lines
 INDENT = "    "
 
@@ -153,10 +156,11 @@ def evidence_lines(record: dict) -> list[str]:
 
 
 def duration(record: dict) -> float:
-    try:
-        return max(0.0, float(record["stop"]) - float(record["start"]))
-    except (KeyError, TypeError, ValueError):
+    """The clip's length in seconds (its window checked by clip.window); 0 without times."""
+    if "start" not in record or "stop" not in record:
         return 0.0
+    start, stop = clip.window(record)
+    return stop - start
 
 
 def render(record: dict, name: str) -> str:
@@ -185,7 +189,7 @@ def stubs_for(records: list[dict], errors: dict[int, Exception] | None = None) -
         name = function_name(narration, used)
         try:
             result.append(Stub(name, render(rec, name), rec, function_name(narration, set(library_names()))))
-        except (KeyError, TypeError, ValueError, AttributeError) as e:
+        except (ClipError, KeyError, TypeError, ValueError, AttributeError) as e:
             if errors is None:
                 raise
             errors[i] = e
