@@ -1,6 +1,7 @@
 """leap-prompt: clip records -> one generated program per clip (``prompt``), via an LLM or rules."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -89,6 +90,13 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     code = run_many(opts, "prompt", p.transform, lines=lines)
     if backend.cacheable:
         say(p.ledger.summary(backend.model, backend.http_requests))
+    if p.retriever is not None and p.retriever.loaded:
+        # Everything is written (records, cache commits). torch's thread pools can abort the
+        # interpreter's teardown beside our daemon query threads ("terminate called without an
+        # active exception", exit -6 under load): leave without it.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     finish(code)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import threading
 
 LAMBDA = 0.7
 
@@ -68,6 +69,12 @@ class Retriever:
         self.library = library()
         self._model = None
         self._lib = None
+        self._lock = threading.Lock()  # queries run on -j threads; one model, loaded once
+
+    @property
+    def loaded(self) -> bool:
+        """Whether torch was started (the command then ends without torch's teardown)."""
+        return self._model is not None
 
     def _encode(self, texts: list[str]):
         if self._model is None:
@@ -78,9 +85,10 @@ class Retriever:
         """The chosen (name, source) library programs for a query over these clips."""
         if self.k >= len(self.library):
             return list(self.library)
-        if self._lib is None:
-            self._lib = self._encode([program_text(n, s) for n, s in self.library])  # [20, 384]
-        clips = self._encode([clip_text(r) for r in records])                       # [C, 384]
+        with self._lock:
+            if self._lib is None:
+                self._lib = self._encode([program_text(n, s) for n, s in self.library])  # [20, 384]
+            clips = self._encode([clip_text(r) for r in records])                       # [C, 384]
         return [self.library[i] for i in choose(self._lib, clips, self.k)]
 
 
