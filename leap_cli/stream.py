@@ -376,8 +376,8 @@ class Stop(Exception):
 class Writer:
     """Writes output records and error reports, keeps the counts, applies --on-error."""
 
-    def __init__(self, opts: StreamOptions, stage: str):
-        self.opts, self.stage, self.counts = opts, stage, Counts()
+    def __init__(self, opts: StreamOptions, stage: str, observe: Callable[[dict], object] | None = None):
+        self.opts, self.stage, self.counts, self.observe = opts, stage, Counts(), observe
         mode = "a" if opts.resume else "w"
         self.out = _open_out(opts.output, mode) if opts.output else sys.stdout
         self.err_file = _open_out(opts.errors, mode) if opts.errors else None
@@ -388,12 +388,16 @@ class Writer:
             return self.error(json.loads(line))
         self.out.write(line)
         self.counts.written += 1
+        if self.observe is not None:
+            self.observe(record)
 
     def error(self, record: dict) -> None:
         """An error record: written, skipped or fatal per --on-error; always reported."""
         line, ok = encode_line(record, self.stage)
         record = record if ok else json.loads(line)
         self.counts.errors += 1
+        if self.observe is not None:  # written, skipped or fatal: accounted for all the same
+            self.observe(record)
         err = record["error"]
         self.counts.retryable += err.get("retryable") is True
         where = f"{err['file']}:{err['line']}: " if "file" in err else f"{record.get('id')}: "
@@ -472,16 +476,36 @@ def resumed(opts: StreamOptions, stage: str | None = None) -> Done:
     return done
 
 
+def held_files(opts: StreamOptions) -> list[str]:
+    """The files whose records a --resume run takes as done (see resumed)."""
+    return [opts.output] + ([opts.errors] if opts.errors and opts.on_error == "skip" else [])
+
+
+def held(opts: StreamOptions, stage: str) -> Iterator[dict]:
+    """The records a --resume run finds already accounted for (read after ``resumed`` repaired
+    the files): those of -o, and with --on-error skip those of the --errors file, the only
+    home of skipped errors. A line that is not a record comes as the error leap would write."""
+    for line in read_lines(p for p in held_files(opts) if os.path.exists(p)):
+        yield line.record if line.record is not None else \
+            error_record(None, stage, line.problem, file=line.file, line=line.line)
+
+
 def run_many(opts: StreamOptions, stage: str,
              transform: Callable[[Iterator[dict]], Iterator[dict | ClipError]],
-             lines: Iterable[Line] | None = None) -> int:
+             lines: Iterable[Line] | None = None, observe: Callable[[dict], object] | None = None) -> int:
     """Feed the clip records to ``transform`` (one result per record, in order); write everything.
 
     Lines that are not records, and records that already carry an error, never reach the
-    transform; they are written in their place in the input order. Returns the exit status.
+    transform; they are written in their place in the input order. ``observe`` is called with
+    every record the run accounts for, in output order: on --resume first those ``held``
+    already, then each one written or reported as an error (skipped and fatal ones too).
+    Returns the exit status.
     """
     done = resumed(opts, stage)
-    writer = Writer(opts, stage)
+    if observe is not None and opts.resume:
+        for record in held(opts, stage):
+            observe(record)
+    writer = Writer(opts, stage, observe)
     pending: collections.deque = collections.deque()  # (position, record, is_new_error) awaiting their turn
     work: collections.deque = collections.deque()  # records handed to the transform, in order
 
@@ -573,7 +597,7 @@ def guarded(fn: Callable[[dict], dict]) -> Callable[[dict], dict | BaseException
 
 
 def run(opts: StreamOptions, stage: str, fn: Callable[[dict], dict],
-        lines: Iterable[Line] | None = None) -> int:
+        lines: Iterable[Line] | None = None, observe: Callable[[dict], object] | None = None) -> int:
     """Map fn over the clip records (see run_many)."""
     safe = guarded(fn)
-    return run_many(opts, stage, lambda records: (safe(r) for r in records), lines)
+    return run_many(opts, stage, lambda records: (safe(r) for r in records), lines, observe)

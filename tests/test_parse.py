@@ -165,6 +165,67 @@ def test_summary_counts_records_passed_through_unparsed(tmp_path):
         "  1 no function definition", "errors from earlier stages: 0"]
 
 
+SUMMARY_INPUT = (clip("a", "wash_cup", WASH), clip("b", "take_milk", BAD),
+                 clip("c", "take_x", 'def take_x():\n    grasp("spork")\n'), clip("d", "z", "nothing"))
+
+
+def test_summary_of_a_resumed_run_covers_the_whole_output(tmp_path):
+    # the report is a fold over the output: after --resume it counts the records of the earlier
+    # run that -o holds, not just the ones this run added
+    text, out = lines(*SUMMARY_INPUT), tmp_path / "programs.jsonl"
+    whole = CliRunner().invoke(cli, ["--summary", "-q"], input=text).stdout
+    assert CliRunner().invoke(cli, ["-q", "-o", str(out), "--ids", "a,d"], input=text).exit_code == 0
+    res = CliRunner().invoke(cli, ["--summary", "-q", "-o", str(out), "--resume"], input=text)
+    assert res.exit_code == 0
+    assert [r["id"] for r in records(out.read_text())] == ["a", "d", "b", "c"]
+    assert res.stdout == whole.replace("records: 4\n", "records: 4 (all that programs.jsonl holds, earlier "
+                                       "runs' records too)\n", 1)
+    assert res.stdout.splitlines()[1:6] == ["programs parsed: 3", "  recovered (with warnings): 0",
+                                            "  invalid (world-state violations): 1", "not recoverable: 1",
+                                            "  1 no function definition"]
+
+
+def test_summary_of_a_resumed_run_counts_the_errors_file_with_on_error_skip(tmp_path):
+    # skipped errors live only in --errors: the resumed report counts them; with --on-error record
+    # the --errors file is a copy of what -o holds and is not counted twice
+    text, out, errs = lines(*SUMMARY_INPUT), tmp_path / "programs.jsonl", tmp_path / "errors.jsonl"
+    first = ["-q", "-o", str(out), "--errors", str(errs), "--ids", "a,d"]
+    assert CliRunner().invoke(cli, [*first, "--on-error", "skip"], input=text).exit_code == 0
+    assert [r["id"] for r in records(out.read_text())] == ["a"] and len(records(errs.read_text())) == 1
+    res = CliRunner().invoke(cli, ["--summary", "-q", "-o", str(out), "--errors", str(errs), "--resume",
+                                   "--on-error", "skip"], input=text)
+    assert res.exit_code == 0
+    assert res.stdout.splitlines()[:6] == [
+        "records: 4 (all that programs.jsonl and errors.jsonl hold, earlier runs' records too)",
+        "programs parsed: 3", "  recovered (with warnings): 0", "  invalid (world-state violations): 1",
+        "not recoverable: 1", "  1 no function definition"]
+    out.unlink(), errs.unlink()
+    assert CliRunner().invoke(cli, first, input=text).exit_code == 0
+    assert len(records(out.read_text())) == 2 and len(records(errs.read_text())) == 1
+    res = CliRunner().invoke(cli, ["--summary", "-q", "-o", str(out), "--errors", str(errs), "--resume"],
+                             input=text)
+    assert res.stdout.splitlines()[:6] == [
+        "records: 4 (all that programs.jsonl holds, earlier runs' records too)", "programs parsed: 3",
+        "  recovered (with warnings): 0", "  invalid (world-state violations): 1", "not recoverable: 1",
+        "  1 no function definition"]
+
+
+def test_summary_counts_what_is_written_skipped_or_fatal(tmp_path):
+    text = lines(*SUMMARY_INPUT)
+    head = ["records: 4", "programs parsed: 3", "  recovered (with warnings): 0",
+            "  invalid (world-state violations): 1", "not recoverable: 1", "  1 no function definition"]
+    skip = CliRunner().invoke(cli, ["--summary", "-q", "--on-error", "skip"], input=text)
+    assert skip.exit_code == 0 and skip.stdout.splitlines()[:6] == head
+    fail = CliRunner().invoke(cli, ["--summary", "-q", "--on-error", "fail"], input=text)
+    assert fail.exit_code == 1 and fail.stdout.splitlines()[:6] == head  # d is last: all 4 accounted for
+    # --strict: an invalid program is an error record in the output, and counted as one
+    strict = CliRunner().invoke(cli, ["--summary", "-q", "--strict"], input=text)
+    assert strict.stdout.splitlines()[:8] == [
+        "records: 4", "programs parsed: 2", "  recovered (with warnings): 0",
+        "  invalid (world-state violations): 0", "not recoverable: 2", "  1 invalid program (--strict)",
+        "  1 no function definition", "errors from earlier stages: 0"]
+
+
 def test_text_mode(tmp_path):
     path = tmp_path / "response.py"
     path.write_text("Here you go:\n```python\n" + WASH + "\n" + BAD + "```\n")

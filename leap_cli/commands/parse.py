@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..options import Tool, finish, stage_options
-from ..stream import Line, run
+from ..stream import Line, held_files, run
 
 
 @click.command(cls=Tool)
@@ -17,7 +17,8 @@ from ..stream import Line, run
               help="Parse a bare response or program from FILE ('-': stdin): one record per function.")
 @click.option("--strict", is_flag=True, help="An invalid program (world-state violation) is an error record.")
 @click.option("--summary", is_flag=True,
-              help="Print a report over the whole input on stdout instead of the records (-o still gets them).")
+              help="On stdout, instead of the records, a report over them (-o still gets them); "
+                   "with --resume over all that -o (and, with --on-error skip, --errors) holds.")
 @click.option("--vote", is_flag=True,
               help="Parse every one of prompt.samples (leap-prompt --samples K) and keep the one that agrees "
                    "best with the evidence and the others (program.vote says which and why).")
@@ -47,7 +48,7 @@ def cli(opts, text_file, strict, summary, vote, embed_unknown, embed_threshold):
       leap-prompt --samples 3 --temperature 0.7 clips.jsonl | leap-parse --vote
     """
     from ..program.nouns import Nouns
-    from ..program.stage import Summary, parse_record, text_records, watched
+    from ..program.stage import Summary, parse_record, text_records
 
     lines, functions = None, {}
     if text_file:
@@ -58,19 +59,22 @@ def cli(opts, text_file, strict, summary, vote, embed_unknown, embed_threshold):
         pairs = text_records(text, os.path.basename(name))
         functions = {r["id"]: piece for r, piece in pairs}
         lines = [Line(name, 1, record=r) for r, _ in pairs]
-    nouns = Nouns(embed=embed_unknown, threshold=embed_threshold)
-    report = Summary() if summary else None
-    if report is not None:  # the report covers the records the core passes through unparsed too
-        from ..stream import done_ids, read_lines, selected
-
-        done = done_ids(opts.output) if opts.resume else set()
-        lines = watched(read_lines(opts.inputs) if lines is None else lines, report,
-                        lambda line: selected(line, opts, done))
-        opts.output = opts.output or os.devnull  # the report replaces the records on stdout
     if vote and text_file:
         raise click.UsageError("--vote chooses among a record's prompt.samples: not with --text")
-    code = run(opts, "parse", lambda r: parse_record(r, nouns, strict, report, functions.get(r["id"]), vote),
-               lines=lines)
+    nouns = Nouns(embed=embed_unknown, threshold=embed_threshold)
+    report = Summary() if summary else None
     if report is not None:
-        click.echo(report.text(), nl=False)
+        opts.output = opts.output or os.devnull  # the report replaces the records on stdout
+    code = run(opts, "parse", lambda r: parse_record(r, nouns, strict, functions.get(r["id"]), vote),
+               lines=lines, observe=report.add if report is not None else None)
+    if report is not None:
+        click.echo(report.text(whole=summary_scope(opts)), nl=False)
     finish(code)
+
+
+def summary_scope(opts) -> str | None:
+    """What a resumed run's report covers: the whole output, earlier runs' records too."""
+    if not opts.resume:
+        return None
+    files = held_files(opts)
+    return f"all that {' and '.join(os.path.basename(f) for f in files)} hold{'s' if len(files) == 1 else ''}"

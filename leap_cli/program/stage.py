@@ -3,58 +3,49 @@ from __future__ import annotations
 
 import collections
 import functools
-from typing import Callable, Iterable, Iterator
 
 from .. import stats
 from ..records import SCHEMA_VERSION, ClipError, source
 from .checker import check_evidence, evidence, holding_at_start
 from .nouns import Nouns
-from .parser import ProgramError, chunks
+from .parser import chunks
 from .program import MAX_STEPS, parse_program
 
 DIALECT = 1
 
 
-def parse_record(record: dict, nouns: Nouns, strict: bool = False, summary: "Summary | None" = None,
+def parse_record(record: dict, nouns: Nouns, strict: bool = False,
                  text: tuple[str, str | None] | None = None, vote: bool = False) -> dict:
     """The record with its `program` key, from `prompt.response` (ClipError when impossible).
 
-    ``strict``: an invalid program is an error too. ``summary`` counts every outcome.
-    ``text``: (response, function) to parse instead of the record's prompt (--text: no
-    evidence, so no `consistent`). ``vote``: parse every one of `prompt.samples` and keep the
-    program ``choose`` picks.
+    ``strict``: an invalid program is an error too. ``text``: (response, function) to parse
+    instead of the record's prompt (--text: no evidence, so no `consistent`). ``vote``: parse
+    every one of `prompt.samples` and keep the program ``choose`` picks.
     """
-    try:
-        if text is not None:
-            program = parse_program(text[0], text[1], holding_at_start(record), nouns, *text[2:])
-        else:
-            prompt = record.get("prompt")
-            if not isinstance(prompt, dict) or not isinstance(prompt.get("response"), str):
-                why = prompt.get("missing") if isinstance(prompt, dict) else None
-                raise ClipError(f"no prompt.response to parse ({why})" if why else
-                                "no prompt.response to parse (run leap-prompt first)")
-            samples = prompt.get("samples") if vote and isinstance(prompt.get("samples"), list) else None
-            texts = [t for t in samples if isinstance(t, str)] if samples else [prompt["response"]]
-            parsed, first_error = [], None
-            for k, response in enumerate(texts):
-                try:
-                    parsed.append((k, checked(record, parse_program(response, prompt.get("function"),
-                                                                    holding_at_start(record), nouns))))
-                except ClipError as e:
-                    first_error = first_error or e
-            if not parsed:
-                raise first_error
-            program = parsed[0][1] if not vote else choose(parsed, len(texts))
-            told = [w for w in prompt.get("warnings") or [] if isinstance(w, str)]
-            if told:  # what leap-prompt repaired counts as a repair too (--summary)
-                program["warnings"] = [f"leap-prompt: {w}" for w in told] + program["warnings"]
-    except ClipError as e:
-        if summary is not None:
-            summary.fail(record, e)
-        raise
+    if text is not None:
+        program = parse_program(text[0], text[1], holding_at_start(record), nouns, *text[2:])
+    else:
+        prompt = record.get("prompt")
+        if not isinstance(prompt, dict) or not isinstance(prompt.get("response"), str):
+            why = prompt.get("missing") if isinstance(prompt, dict) else None
+            raise ClipError(f"no prompt.response to parse ({why})" if why else
+                            "no prompt.response to parse (run leap-prompt first)")
+        samples = prompt.get("samples") if vote and isinstance(prompt.get("samples"), list) else None
+        texts = [t for t in samples if isinstance(t, str)] if samples else [prompt["response"]]
+        parsed, first_error = [], None
+        for k, response in enumerate(texts):
+            try:
+                parsed.append((k, checked(record, parse_program(response, prompt.get("function"),
+                                                                holding_at_start(record), nouns))))
+            except ClipError as e:
+                first_error = first_error or e
+        if not parsed:
+            raise first_error
+        program = parsed[0][1] if not vote else choose(parsed, len(texts))
+        told = [w for w in prompt.get("warnings") or [] if isinstance(w, str)]
+        if told:  # what leap-prompt repaired counts as a repair too (--summary)
+            program["warnings"] = [f"leap-prompt: {w}" for w in told] + program["warnings"]
     out = {**record, "program": program}
-    if summary is not None:
-        summary.add(out)
     if strict and not program["valid"]:
         raise ClipError("invalid program: " + "; ".join(
             f"step {v['step']} {v['verb']}: {v['reason']}" for v in program["violations"]))
@@ -120,19 +111,9 @@ def text_records(text: str, name: str) -> list[tuple[dict, tuple | None]]:
             for fn, group in same.items()]
 
 
-def watched(lines: Iterable, summary: "Summary", handled: Callable) -> Iterator:
-    """The input lines unchanged; those the stream core writes without parsing (unreadable lines,
-    records that already carry an earlier stage's error) are counted in ``summary`` when
-    ``handled(line)`` (this process's share: --ids, --shard, --resume)."""
-    for line in lines:
-        if (line.problem or "error" in line.record) and handled(line):
-            summary.passed(line)
-        yield line
-
-
 class Summary(stats.Summary):
-    """What --summary reports over a whole input: leap-stats' statistics (one implementation),
-    plus the reasons for the failures and the violations by verb."""
+    """What --summary reports: a fold over the records leap-parse outputs (leap-stats'
+    statistics, one implementation), plus the reasons for the failures and the violations by verb."""
 
     def __init__(self):
         super().__init__()
@@ -141,30 +122,24 @@ class Summary(stats.Summary):
         self.earlier: collections.Counter = collections.Counter()  # by stage
 
     def add(self, record: dict) -> None:
-        """A record with its parsed program."""
+        """One output record: a parsed program, a parse error (an unreadable input line too;
+        one an earlier leap-parse wrote counts the same), or an earlier stage's error."""
         super().add(record)
-        self.violations.update(v["verb"] for v in record["program"]["violations"])
-
-    def fail(self, record: dict, error: Exception) -> None:
-        super().add({**record, "error": {"stage": "parse", "message": str(error)}})
-        message = str(error)
-        # Group by the reason's kind, not by the function name in it.
-        self.failed[message.split(" (")[0] if not isinstance(error, ProgramError) else _kind(message)] += 1
-
-    def passed(self, line) -> None:
-        """An input line that is not parsed: unreadable (not recoverable), or an earlier error."""
-        if line.problem:
-            super().add({"error": {"stage": "parse", "message": line.problem}})
-            self.failed[line.problem.split(" (")[0]] += 1
+        if "error" not in record:
+            self.violations.update(v["verb"] for v in (record.get("program") or {}).get("violations", []))
+            return
+        error = record["error"]
+        stage = error.get("stage") if isinstance(error, dict) else "?"
+        if stage == "parse":
+            self.failed[_kind(str(error.get("message")))] += 1
         else:
-            super().add(line.record)
-            error = line.record["error"]
-            self.earlier["leap-" + str(error.get("stage") if isinstance(error, dict) else "?")] += 1
+            self.earlier[f"leap-{stage}"] += 1
 
-    def text(self, top: int = 10) -> str:
+    def text(self, top: int = 10, whole: str | None = None) -> str:
+        """The report; ``whole`` says what a resumed run's report covers."""
         n = len(self.lengths)
         lines = [
-            f"records: {self.clips}",
+            f"records: {self.clips}" + (f" ({whole}, earlier runs' records too)" if whole else ""),
             f"programs parsed: {n}",
             f"  recovered (with warnings): {self.recovered}",
             f"  invalid (world-state violations): {n - self.valid}",
@@ -198,9 +173,12 @@ class Summary(stats.Summary):
 
 
 def _kind(message: str) -> str:
-    """A ProgramError message without the function name: "no sub-actions recovered"."""
+    """The kind of a parse error, grouped by reason, not by the function name in it: "no
+    sub-actions recovered", "not JSON", "invalid program (--strict)"."""
     for kind in ("no sub-actions recovered", "is not recoverable Python", "no function named",
                  "no function definition"):
         if kind in message:
             return kind
-    return message
+    if message.startswith("invalid program: "):
+        return "invalid program (--strict)"
+    return message.split(" (")[0]
