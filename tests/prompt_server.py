@@ -31,11 +31,27 @@ def program(name: str, stop: str) -> str:
             '    release("cup")\n')
 
 
+def grounded(name: str, stop: str, evidence: str) -> str:
+    """A program naming only the first object of its stub's evidence (else its name's noun)."""
+    seen = re.search(r"# objects = \[([^,\]]+)", evidence)
+    o = seen.group(1).strip() if seen else re.sub(r"_\d+$", "", name).split("_")[-1]
+    return (f"def {name}(start_t=0, stop_t={stop}):\n"
+            f"    # 1: take the {o}\n"
+            f'    if not in_hand("{o}"):\n'
+            f'        grasp("{o}")\n'
+            f'        assert in_hand("{o}")\n')
+
+
+def asked(messages: list[dict]) -> str:
+    """The last message after the library: where the stubs (or answers sent back) are."""
+    text = messages[-1]["content"]
+    cut = max(text.rfind("# Complete the following functions"), text.rfind("# Repair "))
+    return text[cut:] if cut >= 0 else text
+
+
 def stubs_in(messages: list[dict]) -> list[tuple[str, str]]:
     """(name, stop_t) of the stubs asked for: the def lines after the library in the last message."""
-    text = messages[-1]["content"]
-    cut = text.rfind("# Complete the following functions")
-    return _STUB.findall(text[cut:] if cut >= 0 else text)
+    return _STUB.findall(asked(messages))
 
 
 def digest(messages) -> str:
@@ -56,7 +72,8 @@ class Server(ThreadingHTTPServer):
         # faults of the first chat requests, in order (then fault_rate): besides FAULTS,
         # "length" (cut in its last function, finish_reason length), "echo" (the stubs given
         # back without a body), "copy" (library example put_plate under each stub's name) and
-        # "renamed" (each function under another name)
+        # "renamed" (each function under another name), "grounded" (each function names only
+        # its stub's first evidence object: consistent where the stub has evidence)
         self.script = list(script)
         self.models = models        # what GET /v1/models lists
         self.lock = threading.Lock()
@@ -84,7 +101,7 @@ class Server(ThreadingHTTPServer):
 
     def answered(self) -> list[str]:
         """Digests of the chat requests answered with a complete 200 response."""
-        return [r["digest"] for r in self.log if r["outcome"] in ("ok", "missing", "prose")]
+        return [r["digest"] for r in self.log if r["outcome"] in ("ok", "missing", "prose", "grounded")]
 
     def fault_for(self) -> str:
         """Exactly fault_rate of the requests, in arrival order, are faulty; the faults take
@@ -117,6 +134,10 @@ class Server(ThreadingHTTPServer):
             src = dict(library())["put_plate"]
             text = "\n\n".join(f"def {n}(start_t=0, stop_t={s}):" + src.split(":", 1)[1].split("\n", 1)[1]
                                for n, s in stubs)
+        if fault == "grounded":
+            pieces = re.split(r"(?m)^(?=def )", asked(body["messages"]))
+            text = "\n\n".join(grounded(n, s, next((p for p in pieces if p.startswith(f"def {n}(")), ""))
+                                 for n, s in stubs)
         if fault == "prose":
             text = f"Here are the programs you asked for:\n\n```python\n{text}```\n\nEach keeps its stub's name."
         prompt_tokens = sum(len(m["content"]) for m in body["messages"]) // 4

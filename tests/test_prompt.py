@@ -48,11 +48,15 @@ def server():
     s.stop()
 
 
-def prompt(*args, server=None, cache=None, key=KEY, **kw):
+def prompt(*args, server=None, cache=None, key=KEY, repair="0", **kw):
+    """leap-prompt's run; against ``server`` without self-repair unless ``repair`` says (the
+    scripted answers name a cup that few clips' evidence holds: each would be sent back)."""
     env = {"OPENAI_API_KEY": key, "LEAP_CACHE": str(cache), "OPENAI_BASE_URL": ""}
     if key is None:
         env.pop("OPENAI_API_KEY")
     extra = ["--base-url", server.url, "-m", "gpt-4o", "--backoff", "0.01", "--timeout", "0.5"] if server else []
+    extra += ["--repair", repair] if repair is not None and (server or "--base-url" in args) \
+        and "--repair" not in args else []
     e = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "LEAP_MODEL")}
     proc = subprocess.run([tool("leap-prompt"), *map(str, args), *extra], capture_output=True, text=True,
                           env={**e, **{k: v for k, v in env.items() if v}}, **kw)
@@ -176,7 +180,8 @@ def test_killed_half_way_restart_sends_exactly_the_missing_queries(clips, tmp_pa
     s = Server(latency=0.1).start()
     cache = tmp_path / "c.sqlite3"
     try:
-        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "3", "-j", "1", "--base-url", s.url, "-m", "gpt-4o"]
+        cmd = [tool("leap-prompt"), str(clips), "--batch-size", "3", "-j", "1", "--base-url", s.url, "-m", "gpt-4o",
+               "--repair", "0"]
         env = {**os.environ, "OPENAI_API_KEY": KEY, "LEAP_CACHE": str(cache)}
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
         deadline = time.time() + 30

@@ -33,6 +33,8 @@ _opt = click.option
 @_opt("-j", "--jobs", type=click.IntRange(1), default=4, show_default=True, help="Queries in flight at once.")
 @_opt("--echo", is_flag=True, help="Let the model repeat the stubs' evidence comments (more output tokens).")
 @_opt("--follow-ups", type=click.IntRange(0), default=2, show_default=True, help="Follow-up rounds for missing, body-less, truncated or copied functions (each round in halves).")
+@_opt("--repair", type=click.IntRange(0), metavar="N", help="Rounds of sending an answer that the checker faults back with its "
+      "violations (one query per group; the better answer is kept: prompt.repair). [default: 1, the rules model 0]")
 @_opt("--retries", type=click.IntRange(0), default=6, show_default=True, help="Retries per query on 429, 5xx, timeouts, connection errors; a query that still fails "
       "is a retryable error record (--resume asks again). A refused connection or unknown host "
       "ends the run (exit 1).")
@@ -67,6 +69,7 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
     backend = llm.choose_backend(model, base_url, say, say, jobs=kw["jobs"], **params)  # notice obeys -q
     exemplars = kw.pop("exemplars")
     check_flags(backend, batch_action, kw["samples"], exemplars, params["temperature"])
+    kw["repair"] = repairs(backend, kw["repair"], batch_action)
     try:
         p = llm.make_prompter(backend, cache_path=cache_path, no_cache=no_cache, prices=prices,
                               max_cost=max_cost, exemplars=exemplars, **kw)
@@ -86,8 +89,8 @@ def cli(opts, model, base_url, batch_action, dry_run, cache_path, no_cache, pric
             note(f"leap-prompt: submitted {n} queries as {batch_id}; then: leap-prompt --batch collect {batch_id} ..."
                  if batch_id else "leap-prompt: every query is already cached; nothing to submit")
         finish(0)
-    lines = llm.resume_lines(opts, p) if opts.resume and opts.output else None
-    code = run_many(opts, "prompt", p.transform, lines=lines)
+    lines, places = llm.resume_lines(opts, p) if opts.resume and opts.output else (None, None)
+    code = run_many(opts, "prompt", lambda records: p.transform(records, places), lines=lines)
     if backend.cacheable:
         say(p.ledger.summary(backend.model, backend.http_requests))
     if p.retriever is not None and p.retriever.loaded:
@@ -117,6 +120,16 @@ def check_flags(backend, batch_action, samples, exemplars, temperature) -> None:
         raise click.UsageError("--samples cannot go through --batch: run without --batch")
     if exemplars is not None and not backend.cacheable:
         raise click.UsageError("--exemplars chooses library programs for the prompt; the rules model reads none")
+
+
+def repairs(backend, n: int | None, batch_action) -> int:
+    """--repair rounds: 1 by default for a real model, none for the rules model (its programs
+    are consistent with their evidence by construction) or the Batch API (one query per clip)."""
+    if n and not backend.cacheable:
+        raise click.UsageError("--repair: the rules model's programs already pass the checker")
+    if n and batch_action:
+        raise click.UsageError("--repair cannot go through --batch: run without --batch, or --repair 0")
+    return 0 if not backend.cacheable or batch_action else (1 if n is None else n)
 
 
 def check_budget(backend, p, batch_action, max_cost) -> None:

@@ -62,13 +62,15 @@ def submit_batch(prompter: Prompter, records) -> tuple[str | None, int]:
 
 
 def resume_lines(opts, prompter: Prompter):
-    """Input lines for a ``--resume -o FILE`` run, noting each remaining clip's index among all
-    the input's clips and the clips of its query already written before it, so that its queries
-    are the killed run's queries (found in the cache), even for a query cut off half way."""
+    """(input lines, places) for a ``--resume -o FILE`` run: in turn, each remaining clip's index
+    among all the input's clips and the clips of its query already written before it, so that
+    its queries are the killed run's queries (found in the cache), even for a query cut off half
+    way. A clip's place is known once its line is read: pair them as the records come
+    (``zip(records, places)``, records first)."""
     from ..stream import read_lines, resumed, selected
 
     done = resumed(opts, "prompt")
-    prompter.positions = collections.deque()
+    found: collections.deque = collections.deque()
     size = prompter.batch_size
 
     def lines():
@@ -80,9 +82,13 @@ def resume_lines(opts, prompter: Prompter):
                 if line.record["id"] in done:
                     written.append(line.record)
                 else:
-                    prompter.positions.append((index, written))
+                    found.append((index, written))
                     written = []
                 index += 1
             yield line
 
-    return lines()
+    def places():
+        while True:  # never empty here: each record's line, read first, put its place
+            yield found.popleft()
+
+    return lines(), places()

@@ -3,8 +3,8 @@
 Two tables. ``answers`` holds each clip's function, keyed by what determines it: model, endpoint
 host, sampling parameters (not the completion limit: a finished answer does not depend on it),
 the hash of the prompt text every query shares (instructions, dialect, library H), the clip's
-stub text and, when the temperature is above 0, the sample index (room is left for an exemplar
-choice). So any re-sharding, re-batching, reordering or subset of the same clips is answered
+stub text, the sample index when the temperature is above 0, the exemplars shown (--exemplars)
+and, for a self-repair, the answer sent back with its violations. So any re-sharding, re-batching, reordering or subset of the same clips is answered
 from it. ``responses`` logs each whole model response for provenance (tokens, cost, finish
 reason), keyed by ``sha256:`` + sha256 of the canonical JSON (sorted keys, no spaces) of the
 query's model, endpoint host, parameters, messages (and sample index): an identical query is
@@ -83,15 +83,18 @@ def query_key(model: str, endpoint: str, params: dict, messages: list[dict], sam
 
 
 def clip_key(model: str, endpoint: str, params: dict, prompt: str, stub: str, sample: int = 0,
-             exemplars: list[str] | None = None) -> str:
+             exemplars: list[str] | None = None, repair: str | None = None) -> str:
     """The key of one clip's answer: ``prompt`` is the shared prompt text's hash, ``stub`` the
-    clip's stub text; ``exemplars`` (names of the examples shown, when chosen per clip)."""
+    clip's stub text; ``exemplars`` (names of the examples shown, when chosen per clip);
+    ``repair`` (--repair: the hash of the answer sent back and its violations)."""
     body = {"kind": "answer", "model": model, "endpoint": endpoint, "prompt": prompt, "stub": stub,
             "params": {k: v for k, v in params.items() if k != "max_tokens"}}
     if (params.get("temperature") or 0) > 0:
         body["sample"] = sample
     if exemplars:
         body["exemplars"] = list(exemplars)
+    if repair:
+        body["repair"] = repair
     return "sha256:" + hashlib.sha256(canonical(body).encode("utf-8")).hexdigest()
 
 

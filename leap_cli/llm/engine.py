@@ -16,6 +16,7 @@ from typing import Iterator
 
 from ..records import ClipError, source
 from . import query as q
+from . import repair as fix
 from .backends import BackendError, Completion
 from .cache import Answer, Cache, Entry, clip_key, query_key
 from .cost import PriceTable
@@ -40,6 +41,7 @@ class Found:
     share: dict
     warnings: list
     finish_reason: str | None = None
+    repair: dict | None = None           # --repair: what was sent back, what came, which was kept
 
 
 @dataclass
@@ -66,6 +68,8 @@ class Ledger:
     completion_tokens: int = 0
     cached_tokens: int = 0
     follow_ups: int = 0
+    repairs: int = 0                     # repair queries asked (cache hits included)
+    repaired: int = 0                    # answers replaced by a better repaired one
     unpriced: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -88,9 +92,10 @@ class Ledger:
         http = "" if http_requests is None else f", {http_requests} HTTP requests"
         cost = (f"cost unknown (no price for {', '.join(sorted(self.unpriced))}: give one with "
                 "--prices FILE)" if self.unpriced else f"cost ${self.spent:.4f}")
+        repair = f", {self.repairs} repair queries ({self.repaired} answers improved)" if self.repairs else ""
         return (f"leap-prompt: model {model}: {self.requests} requests, {self.cache_hits} cached, "
                 f"{self.answers_cached} clips answered from the cache, "
-                f"{self.follow_ups} follow-ups{http}, tokens {self.prompt_tokens} in "
+                f"{self.follow_ups} follow-ups{repair}{http}, tokens {self.prompt_tokens} in "
                 f"({self.cached_tokens} cached) / {self.completion_tokens} out, {cost}")
 
 
@@ -106,9 +111,10 @@ class Prompter:
     samples: int = 1                     # --samples K: K answers per clip (temperature > 0)
     retriever: object | None = None      # exemplars.Retriever (--exemplars K), else the fixed H
     echo: bool = False                   # ask the model to repeat the stubs' evidence comments
+    repair: int = 0                      # --repair N: rounds of sending back checker violations
+    nouns: object | None = None          # program.Nouns for the repair checks (made when needed)
     ledger: Ledger = field(default_factory=Ledger)
     library: str = ""
-    positions: collections.deque | None = None  # (index, clips written before it): see groups()
 
     # ----- one query -------------------------------------------------------------------------
     def keyed(self, query: q.Query, sample: int | None = None) -> q.Query:
@@ -153,16 +159,16 @@ class Prompter:
         return entry, False
 
     # ----- one clip's answer -----------------------------------------------------------------
-    def answer_key(self, stub: Stub, sample: int, chosen) -> str:
+    def answer_key(self, stub: Stub, sample: int, chosen, repair: str | None = None) -> str:
         b = self.backend
         return clip_key(b.model, b.endpoint, b.params, q.prompt_hash(self.echo, chosen),
-                        stub.key_text, sample, [n for n, _ in chosen] if chosen else None)
+                        stub.key_text, sample, [n for n, _ in chosen] if chosen else None, repair)
 
-    def cached_answer(self, stub: Stub, sample: int, chosen) -> "Found | None":
+    def cached_answer(self, stub: Stub, sample: int, chosen, repair: str | None = None) -> "Found | None":
         """The clip's answer from the cache, if one is there and still usable (else re-asked)."""
         if self.cache is None or not self.backend.cacheable:
             return None
-        a = self.cache.answer(self.answer_key(stub, sample, chosen))
+        a = self.cache.answer(self.answer_key(stub, sample, chosen, repair))
         if a is None:
             return None
         text = q.renamed(a.source, a.function, stub.name)
@@ -172,9 +178,9 @@ class Prompter:
             self.ledger.answers_cached += 1
         return Found(text, a.response_key, 0, True, a.share, a.warnings)
 
-    def store(self, stub: Stub, f: "Found", sample: int, chosen) -> None:
+    def store(self, stub: Stub, f: "Found", sample: int, chosen, repair: str | None = None) -> None:
         if self.cache is not None and self.backend.cacheable:
-            self.cache.put_answer(self.answer_key(stub, sample, chosen),
+            self.cache.put_answer(self.answer_key(stub, sample, chosen, repair),
                                   Answer(stub.name, f.text, f.key, f.share, f.warnings))
 
     # ----- one group of clips ----------------------------------------------------------------
@@ -187,6 +193,10 @@ class Prompter:
         chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever and stubs else None
         share = {s.name: collections.Counter() for s in stubs}
         tallies = [self._answers(stubs, self.sample + k, chosen, share) for k in range(self.samples)]
+        for k, t in enumerate(tallies):
+            for round_ in range(1, self.repair + 1):
+                if not self._repair(stubs, round_, t, self.sample + k, chosen):
+                    break
         results = iter([self._result(s, tallies, share[s.name], chosen) for s in stubs])
         return [_no_stub(broken[i]) if i in broken else next(results) for i in range(len(records))]
 
@@ -258,6 +268,61 @@ class Prompter:
             left.append(s)
         return left
 
+    def _repair(self, stubs: list[Stub], round_: int, t: "_Tally", sample: int, chosen) -> bool:
+        """One round of --repair: each found answer that the checker faults is sent back with its
+        violations (cached repairs first, one query for the rest) and replaced by the repaired
+        answer when that ranks higher. Whether any answer was sent back (else no further round)."""
+        if self.nouns is None:
+            from ..program import Nouns
+
+            self.nouns = Nouns()
+        todo = []
+        for s in stubs:
+            f = t.found.get(s.name)
+            program = fix.judge(s, f.text, self.nouns) if f is not None else None
+            if fix.faults(program) and (f.repair is None or f.repair["kept"] == "repaired"):
+                todo.append((s, f, program, fix.key_of(s, f.text, program)))
+        if not todo:
+            return False
+        got = {s.name: self.cached_answer(s, sample, chosen, key) for s, _, _, key in todo}
+        ask = [(s, f.text, p) for s, f, p, _ in todo if got[s.name] is None]
+        if ask:
+            query = self.keyed(fix.build(ask, round_, self.echo, chosen), sample)
+            with self.ledger.lock:
+                self.ledger.repairs += 1
+            try:
+                entry, cached = self.ask(query)
+                parts, notes = q.split_noted(entry.response)
+            except (BackendError, OverBudget, RecursionError, MemoryError):
+                parts, notes, entry = {}, [], None  # the answers found stand
+            for s, f, p, key in todo:
+                text = parts.get(s.name)
+                if got[s.name] is None and text is not None and q.verdict(text)[0] is None:
+                    share = {k: f.share.get(k, 0) + getattr(entry, k) / len(ask) for k in
+                             ("prompt_tokens", "completion_tokens", "cached_tokens", "cost")}
+                    got[s.name] = Found(text, query.key, f.round, cached, share, list(notes),
+                                        entry.finish_reason)
+                    self.store(s, got[s.name], sample, chosen, key)
+        for s, f, before, _ in todo:
+            new = got[s.name]
+            after = fix.judge(s, new.text, self.nouns) if new is not None else None
+            kept = "repaired" if fix.rank(after) > fix.rank(before) else "original"
+            mark = {"round": round_, "violations_before": len(before["violations"]),
+                    "violations_after": None if after is None else len(after["violations"]),
+                    "kept": kept, "key": new.key if new is not None else None}
+            if kept == "repaired":
+                new.repair = mark
+                new.warnings = f.warnings + new.warnings + [
+                    f"self-repair {round_}: {mark['violations_before']} checker violations -> "
+                    f"{mark['violations_after']}, kept the repaired answer"]
+                t.found[s.name] = new
+                with self.ledger.lock:
+                    self.ledger.repaired += 1
+            else:
+                f.repair = mark
+                f.share = new.share if new is not None else f.share  # the try was paid for too
+        return True
+
     def _result(self, stub: Stub, tallies: list["_Tally"], share, chosen) -> dict | ClipError:
         hits = [t.found.get(stub.name) or t.fallback.get(stub.name) for t in tallies]
         hit = next((h for h in hits if h is not None), None)  # the first sample that answered
@@ -272,8 +337,8 @@ class Prompter:
         warnings = list(hit.warnings)
         if stub.name not in t.found:
             warnings.append(f"kept an answer that is {t.why[stub.name]} for leap-parse to repair")
-        if hit.cached and not hit.round and hit.share:  # answered from the cache: its own share
-            share = hit.share
+        if hit.repair is not None or hit.cached and not hit.round and hit.share:
+            share = hit.share  # from the cache, or repaired: the answer's own share, all queries
         out = dict(stub.record)
         library = self.library if chosen is None else q.library_hash(chosen)
         out["prompt"] = {
@@ -289,6 +354,8 @@ class Prompter:
         }
         if hit.finish_reason:
             out["prompt"]["finish_reason"] = hit.finish_reason
+        if hit.repair is not None:
+            out["prompt"]["repair"] = hit.repair
         if warnings:
             out["prompt"]["warnings"] = warnings
         if chosen is not None:
@@ -310,19 +377,19 @@ class Prompter:
         return False
 
     # ----- the stream ------------------------------------------------------------------------
-    def groups(self, records: Iterator[dict]) -> Iterator[tuple[set[int], list[dict]]]:
+    def groups(self, placed: Iterator[tuple[dict, tuple[int, list]]]) -> Iterator[tuple[set[int], list[dict]]]:
         """Records in groups of batch_size, each with the indexes in it of clips only there to
         make up the query (their results are not wanted).
 
-        With ``positions`` (a --resume run: each record's index among all the input's clips, and
-        the clips of its query already in the output before it), a group never crosses a multiple
-        of batch_size and holds the already written clips again, so the resumed run forms exactly
-        the queries of the run it continues and finds them in the cache."""
+        ``placed``: (record, (its index among all the input's clips, the clips of its query
+        already in the output before it)); a --resume run's records are placed so (see
+        llm.resume_lines): a group never crosses a multiple of batch_size and holds the already
+        written clips again, so the resumed run forms exactly the queries of the run it
+        continues and finds them in the cache."""
         group: list[dict] = []
         fill: set[int] = set()
         slot = None
-        for i, r in enumerate(records):
-            pos, before = self.positions.popleft() if self.positions is not None else (i, ())
+        for r, (pos, before) in placed:
             if group and (len(group) == self.batch_size or pos // self.batch_size != slot):
                 yield fill, group
                 group, fill = [], set()
@@ -333,9 +400,10 @@ class Prompter:
         if group:
             yield fill, group
 
-    def transform(self, records: Iterator[dict]) -> Iterator[dict | ClipError]:
-        """One result per record, in input order; at most 2 * jobs groups held at once."""
-        groups = self.groups(records)
+    def transform(self, records: Iterator[dict], places: Iterator | None = None) -> Iterator[dict | ClipError]:
+        """One result per record, in input order; at most 2 * jobs groups held at once.
+        ``places``: each record's place in the run it resumes, in turn (else its own index)."""
+        groups = self.groups(zip(records, places) if places is not None else numbered(records))
         window = max(1, 2 * self.jobs)
         pool = _DaemonPool(max(1, self.jobs))
         pending: collections.deque = collections.deque()
@@ -359,7 +427,7 @@ class Prompter:
     def queries(self, records: Iterator[dict], missing: bool = False) -> Iterator[q.Query]:
         """The first query of each group (for --dry-run and the Batch API); ``missing``: for
         the group's clips without a cached answer only (the query a run would send)."""
-        for _, group in self.groups(records):
+        for _, group in self.groups(numbered(records)):
             stubs = stubs_for(group, {})
             chosen = self.retriever.pick([s.record for s in stubs]) if self.retriever and stubs else None
             if missing:
@@ -369,6 +437,11 @@ class Prompter:
             query = self.keyed(q.build(stubs, 0, self.echo, chosen))
             query.extra["echo"] = self.echo
             yield query
+
+
+def numbered(records: Iterator[dict]) -> Iterator[tuple[dict, tuple[int, list]]]:
+    """Records placed by their own index, nothing written before them (a run from the start)."""
+    return ((r, (i, [])) for i, r in enumerate(records))
 
 
 def _no_stub(e: Exception) -> ClipError:
