@@ -1,4 +1,4 @@
-"""The clip record: schema version, field names, provenance, missing evidence, JSON Schema.
+"""The clip record: schema version, provenance, missing evidence, errors, JSON Schema.
 
 One JSON object per line, one line per clip, keyed by ``id`` (docs/DESIGN.md section 3). Every stage
 copies the record and adds its own key; errors are recorded, never dropped.
@@ -10,10 +10,6 @@ import functools
 from . import __version__
 
 SCHEMA_VERSION = 1
-
-# The stage keys in pipeline order, each owned by one tool.
-STAGE_KEYS = ("audio", "slam", "detect", "contact", "prompt", "program")
-
 
 class ClipError(Exception):
     """Something is broken for one clip: the record becomes an error record, the run goes on.
@@ -49,23 +45,31 @@ def error_record(record: dict | None, stage: str, message: str, retryable: bool 
     return out
 
 
-@functools.lru_cache(maxsize=None)
 def schema() -> dict:
-    """The record JSON Schema: the base file plus one file per stage key that ships one."""
+    """The record JSON Schema: the base file (leap-clips' fields) plus each registered stage's
+    fragment under its key (leap_cli/stages.py)."""
+    from . import stages
+
+    return _schema(stages.generation())
+
+
+@functools.lru_cache(maxsize=4)
+def _schema(generation: int) -> dict:
     import json
     from importlib import resources
 
-    files = resources.files("leap_cli") / "schema"
-    base = json.loads((files / "record.schema.json").read_text())
-    for key in STAGE_KEYS:
-        part = files / f"{key}.json"
-        if part.is_file():
-            base["properties"][key] = json.loads(part.read_text())
+    from . import stages
+
+    base = json.loads((resources.files("leap_cli") / "schema" / "record.schema.json").read_text())
+    for stage in stages.pipeline():
+        part = stage.fragment()
+        if part is not None:
+            base["properties"][stage.key] = part
     return base
 
 
-@functools.lru_cache(maxsize=None)
-def _validator():
+@functools.lru_cache(maxsize=4)
+def _validator(generation: int):
     import jsonschema
 
     cls = jsonschema.validators.validator_for(schema())
@@ -75,6 +79,8 @@ def _validator():
 
 def validate(record: dict) -> None:
     """Raise ``jsonschema.ValidationError`` when the record breaks the schema (needs jsonschema)."""
-    error = next(iter(_validator().iter_errors(record)), None)
+    from . import stages
+
+    error = next(iter(_validator(stages.generation()).iter_errors(record)), None)
     if error is not None:
         raise error

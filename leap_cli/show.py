@@ -4,6 +4,8 @@ from __future__ import annotations
 import textwrap
 from typing import NamedTuple
 
+from . import stages
+
 GRAB, RELEASE, BOTH = "+", "-", "±"
 
 
@@ -12,27 +14,24 @@ def _present(record: dict, key: str) -> dict:
     return value if isinstance(value, dict) and not value.get("missing") else {}
 
 
-def _sounds(value: dict) -> list[tuple[str, list]]:
+# The timeline rows of each evidence stage's value (the registry, leap_cli/stages.py, names them).
+def sound_lanes(value: dict) -> list[tuple[str, list]]:
     return [("sound", [(e["start"], e["stop"], e.get("label") or "sound") for e in value.get("events", [])])]
 
 
-def _walks(value: dict) -> list[tuple[str, list]]:
+def walk_lanes(value: dict) -> list[tuple[str, list]]:
     return [("walk", [(g["start"], g["stop"], "goto") for g in value.get("goto", [])])]
 
 
-def _hands(value: dict) -> list[tuple[str, list]]:
+def hand_lanes(value: dict) -> list[tuple[str, list]]:
     return [(f"{hand} hand", [(e["t"], e["t"], f"{GRAB if e['kind'] == 'grab' else RELEASE}{e.get('object') or '?'}")
                               for e in value.get("events", []) if e.get("hand") == hand])
             for hand in ("left", "right")]
 
 
-def _seen(value: dict) -> list[tuple[str, list]]:
+def object_lanes(value: dict) -> list[tuple[str, list]]:
     return [("objects", [(f["t"], f["t"], ",".join(f.get("nouns", []))) for f in value.get("frames", [])
                          if f.get("nouns")])]
-
-
-# Each evidence stage's key in the record and the timeline rows it contributes, in display order.
-STAGE_LANES = (("audio", _sounds), ("slam", _walks), ("contact", _hands), ("detect", _seen))
 
 
 class Lane(NamedTuple):
@@ -45,10 +44,10 @@ class Lane(NamedTuple):
 
 
 def evidence(record: dict, per_object: bool = False) -> list[Lane]:
-    """The clip's timeline rows, stage by stage; ``per_object`` gives each detected noun its own row
-    (most seen first) instead of one "objects" row."""
+    """The clip's timeline rows, stage by stage (leap_cli/stages.py: ``lanes``, ``lane_rank``);
+    ``per_object`` gives each detected noun its own row (most seen first) instead of one "objects" row."""
     rows = []
-    for key, rows_of in STAGE_LANES:
+    for key, rows_of in stages.lane_renderers():
         value = record.get(key)
         if not isinstance(value, dict):
             names = [n for n, _ in rows_of({})]
@@ -103,7 +102,7 @@ def timeline_text(record: dict, width: int = 64) -> list[str]:
     if objects:
         out += textwrap.wrap("objects: " + ", ".join(objects), width + 13, initial_indent=" " * 13,
                              subsequent_indent=" " * 13)
-    for key in ("audio", "slam", "detect", "contact"):
+    for key in (s.key for s in stages.pipeline() if s.evidence):
         if isinstance(record.get(key), dict) and record[key].get("missing"):
             out.append(f"{key:>11}: missing ({record[key]['missing']})")
     return out

@@ -11,22 +11,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+from leap_cli import stages
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "tests" / "data" / "demo"
 BIN = Path(os.environ.get("LEAP_BIN") or Path(sys.executable).parent)  # LEAP_BIN: measure another install
 
-# Each filter: its arguments (offline sources) and the stage whose output it reads.
-FILTERS = {
-    "leap-clips": ([], None),
-    "leap-audio": (["--annotations", str(DEMO / "EPIC_Sounds_validation.sample.csv")], "leap-clips"),
-    "leap-audio/video": ([], "leap-clips"),  # the media path: `video` is opened
-    "leap-slam": (["--fields", str(DEMO)], "leap-audio"),
-    "leap-detect": (["--visor", str(DEMO / "visor")], "leap-slam"),
-    "leap-contact": (["--visor", str(DEMO / "visor")], "leap-detect"),
-    "leap-prompt": (["-m", "rules", "--no-cache"], "leap-contact"),
-    "leap-parse": ([], "leap-prompt"),
-    "leap-merge": ([], "leap-parse"),
-}
+# Each filter: its arguments (offline sources) and the stage whose output it reads; the stages
+# in pipeline order with their demo-data arguments (leap_cli/stages.py).
+STAGES = [s for s in stages.pipeline() if s.tool and s.sample is not None]
+STAGE_TOOLS = [s.tool for s in STAGES]
+FILTERS = {"leap-clips": ([], None)}
+for before, stage in zip(["leap-clips", *STAGE_TOOLS], STAGES):
+    FILTERS[stage.tool] = (stage.sample_args(str(DEMO)), before)
+    if stage.key == "audio":
+        FILTERS["leap-audio/video"] = ([], "leap-clips")  # the media path: `video` is opened
+FILTERS["leap-merge"] = ([], STAGE_TOOLS[-1])
 CLIPS = ["P03_22_3", "P03_22_4", "P03_22_5", "P06_10_1", "P06_10_2"]
 
 
@@ -42,13 +42,13 @@ def good_records() -> dict[str, list[str]]:
     out["leap-clips"] = [json.dumps({k: r[k] for k in ("id", "video", "start", "stop", "narration")})
                          for r in map(json.loads, text.splitlines())]
     stage_out = {"leap-clips": text}
-    for name in ("leap-audio", "leap-slam", "leap-detect", "leap-contact", "leap-prompt", "leap-parse"):
+    for name in STAGE_TOOLS:
         src = FILTERS[name][1]
         out[name] = stage_out[src].splitlines()
         stage_out[name] = subprocess.run(command(name) + ["-q"], input=stage_out[src], capture_output=True,
                                          text=True, check=True).stdout
     out["leap-audio/video"] = out["leap-audio"]
-    out["leap-merge"] = stage_out["leap-parse"].splitlines()
+    out["leap-merge"] = stage_out[STAGE_TOOLS[-1]].splitlines()
     return out
 
 

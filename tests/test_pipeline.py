@@ -6,19 +6,15 @@ import subprocess
 import pytest
 
 from conftest import DATA, records, tool
+from leap_cli import stages
 from leap_cli.records import validate
 from leap_cli.stream import shard_of
 
 DEMO = DATA / "demo"
-STAGES = [
-    ("leap-clips", [str(DEMO / "EPIC_100_validation.sample.csv")]),
-    ("leap-audio", ["--annotations", str(DEMO / "EPIC_Sounds_validation.sample.csv")]),
-    ("leap-slam", ["--fields", str(DEMO / "fields")]),
-    ("leap-detect", ["--visor", str(DEMO / "visor")]),
-    ("leap-contact", ["--visor", str(DEMO / "visor")]),
-    ("leap-prompt", ["-m", "rules", "--no-cache"]),
-    ("leap-parse", []),
-]
+# leap-clips, then every registered stage with a tool, on the demo data (leap_cli/stages.py)
+STAGES = [("leap-clips", [str(DEMO / "EPIC_100_validation.sample.csv")])] + [
+    (s.tool, s.sample_args(str(DEMO))) for s in stages.pipeline() if s.tool and s.sample is not None]
+EVIDENCE = [s for s in stages.pipeline() if s.evidence and s.tool]
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +39,9 @@ def test_every_line_validates_and_none_is_lost(outputs, name):
 
 def test_each_stage_adds_its_key_with_provenance(outputs):
     final = records(outputs["leap-parse"])
-    for key, tool_name in [("audio", "leap-audio"), ("slam", "leap-slam"), ("detect", "leap-detect"),
-                           ("contact", "leap-contact")]:
-        assert all(r[key]["source"]["tool"] == tool_name for r in final if "error" not in r)
+    assert [s.key for s in EVIDENCE] == ["audio", "slam", "detect", "contact"]
+    for stage in EVIDENCE:
+        assert all(r[stage.key]["source"]["tool"] == stage.tool for r in final if "error" not in r)
     # the demo's poses are SYNTHETIC (tests/data/demo/fields/README.md): walking to the fixtures
     walking = [r for r in final if r["slam"]["goto"]]
     assert not [r for r in final if "missing" in r["slam"]] and len(walking) >= 20
@@ -53,6 +49,14 @@ def test_each_stage_adds_its_key_with_provenance(outputs):
     assert sum(any(s["verb"] == "goto" for s in r["program"]["steps"]) for r in walking if "program" in r) >= 10
     with_program = [r for r in final if "program" in r and "error" not in r]
     assert len(with_program) >= 80
+
+
+def test_missing_evidence_gives_a_reason_its_stage_lists(outputs):
+    final = records(outputs["leap-parse"])
+    found = {s.key: [r[s.key]["missing"] for r in final if "missing" in r.get(s.key, {})] for s in EVIDENCE}
+    assert sum(map(len, found.values())) >= 1  # the demo's VISOR sample does not cover every clip
+    for stage in EVIDENCE:
+        assert [why for why in found[stage.key] if not stage.explains(why)] == [], stage.key
 
 
 def test_a_take_clip_is_grounded_in_its_evidence(outputs):

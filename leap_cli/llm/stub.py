@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from .. import clip
+from .. import clip, stages
 from ..records import ClipError
 
 WIDTH = 100  # comment lines longer than this wrap onto further comment lines
@@ -115,43 +115,56 @@ def context_line(record: dict) -> str | None:
 
 
 def evidence_lines(record: dict) -> list[str]:
-    """The comment lines (without '# ') for the evidence in a record, in the paper's order."""
+    """The comment lines (without '# ') for the evidence in a record, in the paper's order: the
+    narrations around the clip, then each stage's lines (leap_cli/stages.py: ``stub``, ``stub_rank``)."""
     lines = []
     ctx = context_line(record)
     if ctx:
         lines.append(ctx)
-    det = _present(record, "detect")
-    if det is not None and det.get("objects"):
-        lines.append("objects = [" + ", ".join(noun_text(o) for o in det["objects"]) + "]")
-    con = _present(record, "contact")
-    if con is not None:
-        hold = con.get("holding_at_start")
-        if isinstance(hold, dict):
-            held = []
-            for hand in ("left", "right"):
-                if hold.get(hand) and noun_text(hold[hand]) not in held:
-                    held.append(noun_text(hold[hand]))
-            lines.append(f"Holding {' and '.join(held) if held else 'nothing'} at start.")
-        events = sorted(con.get("events") or [], key=lambda e: float(e.get("t", 0)))
-        for kind, verb in (("grab", "Grabbed"), ("release", "Released")):
-            times: dict[str, list[str]] = {}
-            for e in events:
-                if e.get("kind") == kind and e.get("object"):
-                    seen = times.setdefault(noun_text(e["object"]), [])
-                    if t2(e["t"]) not in seen:  # both hands on one object: one time, said once
-                        seen.append(t2(e["t"]))
-            for obj, ts in times.items():
-                lines.append(f"{verb} {obj} at time(s) {', '.join(ts)}")
-    slam = _present(record, "slam")
-    if slam is not None:
-        for g in sorted(slam.get("goto") or [], key=lambda g: float(g["start"])):
-            lines.append(f"Go to object from time {t2(g['start'])} sec to time {t2(g['stop'])} sec")
-    audio = _present(record, "audio")
-    if audio is not None:
-        for ev in sorted(audio.get("events") or [], key=lambda e: float(e["start"])):
-            phrase = sound_text(ev.get("label"))
-            what = f"sound of {phrase}" if phrase else "a sound"
-            lines.append(f"Heard {what} at time {t2(ev['start'])} sec to {t2(ev['stop'])} sec")
+    for key, render_value in stages.stub_renderers():
+        value = _present(record, key)
+        if value is not None:
+            lines += render_value(value)
+    return lines
+
+
+def detect_lines(det: dict) -> list[str]:
+    return ["objects = [" + ", ".join(noun_text(o) for o in det["objects"]) + "]"] if det.get("objects") else []
+
+
+def contact_lines(con: dict) -> list[str]:
+    lines = []
+    hold = con.get("holding_at_start")
+    if isinstance(hold, dict):
+        held = []
+        for hand in ("left", "right"):
+            if hold.get(hand) and noun_text(hold[hand]) not in held:
+                held.append(noun_text(hold[hand]))
+        lines.append(f"Holding {' and '.join(held) if held else 'nothing'} at start.")
+    events = sorted(con.get("events") or [], key=lambda e: float(e.get("t", 0)))
+    for kind, verb in (("grab", "Grabbed"), ("release", "Released")):
+        times: dict[str, list[str]] = {}
+        for e in events:
+            if e.get("kind") == kind and e.get("object"):
+                seen = times.setdefault(noun_text(e["object"]), [])
+                if t2(e["t"]) not in seen:  # both hands on one object: one time, said once
+                    seen.append(t2(e["t"]))
+        for obj, ts in times.items():
+            lines.append(f"{verb} {obj} at time(s) {', '.join(ts)}")
+    return lines
+
+
+def slam_lines(slam: dict) -> list[str]:
+    return [f"Go to object from time {t2(g['start'])} sec to time {t2(g['stop'])} sec"
+            for g in sorted(slam.get("goto") or [], key=lambda g: float(g["start"]))]
+
+
+def audio_lines(audio: dict) -> list[str]:
+    lines = []
+    for ev in sorted(audio.get("events") or [], key=lambda e: float(e["start"])):
+        phrase = sound_text(ev.get("label"))
+        what = f"sound of {phrase}" if phrase else "a sound"
+        lines.append(f"Heard {what} at time {t2(ev['start'])} sec to {t2(ev['stop'])} sec")
     return lines
 
 

@@ -5,8 +5,8 @@ import os
 
 import click
 
-from .. import clip, media
-from ..records import ClipError, missing, source
+from .. import clip, media, stages
+from ..records import ClipError, source
 from . import audio, audio_model
 
 
@@ -51,7 +51,7 @@ def from_annotations(path: str, require: bool, ignore):
         rows = table.get(record.get("video_id"))
         if rows is None:  # a video the file does not cover: no evidence, not silence
             reason = f"no EPIC-Sounds annotations for {record.get('video_id')} in {name}"
-            return {**record, "audio": {"source": prov, **missing(reason, require, events=[])}}
+            return {**record, "audio": {"source": prov, **stages.get("audio").missing_value(reason, require)}}
         events = audio.annotated_events([r for r in rows if r[2] not in ignore], *window)
         return {**record, "audio": {"source": prov, "events": events}}
 
@@ -68,7 +68,7 @@ def from_audio(model, manifest, require: bool, ignore, batch_size: int):
         try:
             samples = media.audio(record.get("video"), *clip.window(record), rate)
         except media.NoAudio as e:
-            return {**record, "audio": {"source": prov, **missing(str(e), require, events=[])}}
+            return {**record, "audio": {"source": prov, **stages.get("audio").missing_value(str(e), require)}}
         try:
             events = (audio_model.sound_events(samples, rate, classify, spec, ignore=ignore, max_batch=batch_size)
                       if classify else audio.sound_events(samples, ignore=ignore))

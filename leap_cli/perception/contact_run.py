@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import clip, epic, records
+from .. import clip, epic, records, stages
 from ..onnx import ModelError
 from . import contact, detect, detect_run, hand_contact, hoa, visor
 
@@ -47,8 +47,7 @@ def clip_frames_range(record: dict, fps: float | None) -> tuple[float, list[int]
 def value(record: dict, src: dict, frames: list[contact.ContactFrame], dense: bool,
           s: Settings, require: bool, empty_reason: str) -> dict:
     if not frames:
-        return {"source": src, **records.missing(empty_reason, require, events=[], frames=[],
-                                                 holding_at_start={"left": None, "right": None})}
+        return {"source": src, **stages.get("contact").missing_value(empty_reason, require)}
     det = record.get("detect") or {}
     if dense:
         frames, _ = contact.name_objects(frames, det.get("frames") or [], s.min_iou)

@@ -12,7 +12,7 @@ import sys
 import threading
 from typing import Callable, Iterable, Iterator
 
-from .. import clip, media, records
+from .. import clip, media, records, stages
 from ..onnx import ModelError
 from . import detect, layouts, visor
 
@@ -168,7 +168,7 @@ def value(src: dict, frames: list[detect.FrameDetections]) -> dict:
 
 
 def _empty(src: dict, reason: str, require: bool) -> dict:
-    return {"source": src, **records.missing(reason, require, objects=[], frames=[])}
+    return {"source": src, **stages.get("detect").missing_value(reason, require)}
 
 
 def visor_source(root: str):

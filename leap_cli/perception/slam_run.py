@@ -6,8 +6,8 @@ import os
 
 import click
 
-from .. import clip, epic
-from ..records import ClipError, missing, source
+from .. import clip, epic, stages
+from ..records import ClipError, source
 from . import slam
 
 
@@ -73,11 +73,11 @@ def adder(load, kind: str, given: str, params: slam.WalkParams, require: bool):
             raise ClipError(str(traj))
         if isinstance(traj, str):
             prov = source("slam", **{kind: os.path.basename(os.path.normpath(given))})
-            return {**record, "slam": {"source": prov, **missing(traj, require, goto=[])}}
+            return {**record, "slam": {"source": prov, **stages.get("slam").missing_value(traj, require)}}
         prov = source("slam", **{kind: traj.source})
         result = slam.goto_for_clip(traj, start, stop, params)
         if result.missing:
-            return {**record, "slam": {"source": prov, **missing(result.missing, require, goto=[])}}
+            return {**record, "slam": {"source": prov, **stages.get("slam").missing_value(result.missing, require)}}
         return {**record, "slam": {"source": prov, "goto": result.intervals}}
 
     return add

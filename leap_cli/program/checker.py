@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass, field
 
+from .. import stages
 from .spec import FIXTURES
 
 HANDS = 2
@@ -228,9 +229,9 @@ ACCOUNTS = {"grab": ("grasp",), "release": ("release",), "touch": ("use", "grasp
             "sound": ("use", "move", "position")}
 ORDERED = ("grab", "release", "touch", "goto")  # events whose steps must follow their times
 _EPS = 1e-6  # events at the same instant are in no order
-# A record with none of these (a hand-made one) has nothing to ground a program's objects in.
-_STAGES = frozenset(("detect", "contact", "slam", "audio"))
-GROUNDS = ("narration", "noun", "all_nouns", "context", "detect", "contact", "audio", "slam")
+# Besides the evidence stages' keys (stages.evidence_keys()): a record with none of these and no
+# evidence (a hand-made one) has nothing to ground a program's objects in.
+GROUNDS = ("narration", "noun", "all_nouns", "context")
 
 
 @dataclass(frozen=True)
@@ -315,8 +316,9 @@ def evidence(record: dict) -> Evidence:
 
 
 def _evidence(record: dict) -> Evidence:
-    grounds = any(k in record for k in GROUNDS)
-    if not (record.keys() & _STAGES):  # labels and narrations only
+    with_evidence = record.keys() & stages.evidence_keys()
+    grounds = bool(with_evidence) or any(k in record for k in GROUNDS)
+    if not with_evidence:  # labels and narrations only
         return Evidence(None, named=narrated_nouns(record), grounds=grounds)
     holding = holding_at_start(record)
     ev = Evidence(list(dict.fromkeys(map(noun_of, holding))) if holding is not None else None)
