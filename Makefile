@@ -115,8 +115,10 @@ DETECTOR ?=
 HOA      ?=
 LEAP_MODEL ?= rules
 SHARD_IDS := $(shell seq 0 $$(($(SHARDS) - 1)))
-STAGES    := audio slam detect contact prompt programs
 
+# Each stage's flags from the settings above (NAME_FLAGS added); NAME_INPUTS: files it reads whose
+# paths are in its flags; NAME_DEPS: the files under a source directory, in its settings stamp
+# too (a file added or removed re-runs it). A stage none of them names runs with NAME_FLAGS.
 CLIPS_ARGS   = $(if $(VIDEOS),--videos $(VIDEOS)) $(CLIPS_FLAGS)
 AUDIO_ARGS   = $(if $(SOUNDS),--annotations $(SOUNDS),$(if $(SOUNDS_MODEL),--model $(SOUNDS_MODEL))) $(AUDIO_FLAGS)
 SLAM_ARGS    = $(if $(FIELDS),--fields $(FIELDS),--fields $(OUT)) $(SLAM_FLAGS)
@@ -124,6 +126,7 @@ DETECT_ARGS  = $(if $(DETECTOR),--model $(DETECTOR),$(if $(VISOR),--visor $(VISO
 CONTACT_ARGS = $(if $(HOA),--hoa $(HOA),$(if $(VISOR),--visor $(VISOR))) $(CONTACT_FLAGS)
 PROMPT_ARGS  = -m $(LEAP_MODEL) $(PROMPT_FLAGS)
 PARSE_ARGS   = $(PARSE_FLAGS)
+AUDIO_INPUTS = $(SOUNDS) $(SOUNDS_MODEL)
 # The files under a source directory are prerequisites too: a changed EPIC Fields, VISOR or
 # hand-object file re-runs the stage that reads it, and what follows.
 files_in     = $(if $(1),$(shell find $(1) -type f 2>/dev/null | LC_ALL=C sort))
@@ -151,6 +154,12 @@ $(RETRY): FORCE
 FORCE:
 .PHONY: FORCE
 
+# The evidence stages in pipeline order, from the stage registry (leap_cli/stages.py): a stage
+# registered there is chained here, reading the file of the stage before it.
+EVIDENCE := $(if $(REPRO),$(or $(shell $(BIN)/python -m leap_cli.stages evidence keys 2>/dev/null),\
+              $(error $(BIN)/python -m leap_cli.stages listed no stages: run make install first)))
+STAGES   := $(EVIDENCE) prompt programs
+
 FINISH = $(BIN)/python -m leap_cli.finish
 # Continue a stage into $@.part: a finished $@ that is made again (retryable errors in it) is
 # resumed; a .part older than an input or the settings was cut short before they changed: its
@@ -165,15 +174,16 @@ endef
 $(OUT)/clips.jsonl: $(EPIC_CSV) $(call stamp,clips,$(EPIC_CSV) $(CLIPS_ARGS))
 	@mkdir -p $(OUT)
 	$(call RUN,clips,$< $(CLIPS_ARGS))
-$(OUT)/audio.%.jsonl: $(OUT)/clips.jsonl $(SOUNDS) $(SOUNDS_MODEL) $(call stamp,audio,--shard K/$(SHARDS) $(AUDIO_ARGS))
-	$(call RUN,audio,$< --shard $*/$(SHARDS) $(AUDIO_ARGS))
-$(OUT)/slam.%.jsonl: $(OUT)/audio.%.jsonl $(SLAM_DEPS) $(call stamp,slam,$(SLAM_ARGS) $(SLAM_DEPS))
-	$(call RUN,slam,$< $(SLAM_ARGS))
-$(OUT)/detect.%.jsonl: $(OUT)/slam.%.jsonl $(DETECT_DEPS) $(call stamp,detect,$(DETECT_ARGS) $(DETECT_DEPS))
-	$(call RUN,detect,$< $(DETECT_ARGS))
-$(OUT)/contact.%.jsonl: $(OUT)/detect.%.jsonl $(CONTACT_DEPS) $(call stamp,contact,$(CONTACT_ARGS) $(CONTACT_DEPS))
-	$(call RUN,contact,$< $(CONTACT_ARGS))
-$(OUT)/prompt.%.jsonl: $(OUT)/contact.%.jsonl $(call stamp,prompt,$(PROMPT_ARGS))
+# One evidence stage's rule: $(1) the stage, $(2) its variables' prefix, $(3) the stage before it
+# ("-": none; the first stage reads the clips and splits them, --shard K/N).
+define EVIDENCE_RULE
+$(OUT)/$(1).%.jsonl: $(if $(filter -,$(3)),$(OUT)/clips.jsonl,$(OUT)/$(3).%.jsonl) $$($(2)_INPUTS) $$($(2)_DEPS) \
+    $$(call stamp,$(1),$(if $(filter -,$(3)),--shard K/$$(SHARDS)) $$(or $$($(2)_ARGS),$$($(2)_FLAGS)) $$($(2)_DEPS))
+	$$(call RUN,$(1),$$<$(if $(filter -,$(3)), --shard $$*/$$(SHARDS)) $$(or $$($(2)_ARGS),$$($(2)_FLAGS)))
+endef
+chain = $(eval $(call EVIDENCE_RULE,$(1),$(shell echo $(1) | tr a-z A-Z),$(2)))
+$(foreach i,$(shell seq $(words $(EVIDENCE))),$(call chain,$(word $(i),$(EVIDENCE)),$(word $(i),- $(EVIDENCE))))
+$(OUT)/prompt.%.jsonl: $(OUT)/$(lastword $(EVIDENCE)).%.jsonl $(call stamp,prompt,$(PROMPT_ARGS))
 	$(call RUN,prompt,$< $(PROMPT_ARGS))
 $(OUT)/programs.%.jsonl: $(OUT)/prompt.%.jsonl $(call stamp,parse,$(PARSE_ARGS))
 	$(call RUN,parse,$< $(PARSE_ARGS))
