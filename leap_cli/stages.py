@@ -4,15 +4,17 @@ Everything outside a stage's own code that needs to know the stages loops over t
 record schema (records.schema), the stub's evidence comments (llm/stub.py), leap-show's timeline
 (show.py), the evidence checker (program/checker.py), the tests' pipeline and the Makefile chain
 (``python -m leap_cli.stages``). Adding a stage is its module under perception/, its command, and
-one ``register(Stage(...))`` here (README: "Adding a stage").
+one ``register(Stage(...))`` here (README: "Contributing: adding a stage").
 
 Torch-free and cheap to import: renderers are named as "module:function" and imported on first
-use, so leap-clips does not load the prompt wording nor leap-prompt the timeline code.
+use, so importing the registry loads neither the prompt wording nor the timeline code.
 """
 from __future__ import annotations
 
 import sys
 from typing import Callable, NamedTuple, Union
+
+from .records import missing
 
 Renderer = Union[str, Callable, None]  # "package.module:function", the function, or none
 
@@ -46,8 +48,6 @@ class Stage(NamedTuple):
 
     def missing_value(self, reason: str, require: bool = False) -> dict:
         """The stage value for evidence a source lacks (records.missing with this stage's fields)."""
-        from .records import missing
-
         return missing(reason, require, **self.empty)
 
     def explains(self, reason: str) -> bool:
@@ -109,7 +109,10 @@ def pipeline() -> tuple[Stage, ...]:
 
 
 def get(key: str) -> Stage:
-    return next(s for s in _STAGES if s.key == key)
+    for stage in _STAGES:
+        if stage.key == key:
+            return stage
+    raise KeyError(f"no stage {key!r} is registered")
 
 
 def keys() -> tuple[str, ...]:
