@@ -9,7 +9,6 @@ one ``register(Stage(...))`` here (README: "Contributing: adding a stage").
 Torch-free and cheap to import: renderers are named as "module:function" and imported on first
 use, so importing the registry loads neither the prompt wording nor the timeline code.
 """
-from __future__ import annotations
 
 import sys
 from typing import Callable, NamedTuple, Union
