@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from leap_cli import stages
+
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "tests" / "data" / "demo"
 BIN = Path(sys.executable).parent
@@ -42,10 +44,9 @@ def evidence(out: Path) -> Path:
     path = out / "evidence.jsonl"
     if not path.exists():
         text = tool("leap-clips", DEMO / "EPIC_100_validation.sample.csv", "-q").stdout
-        text = tool("leap-audio", "--annotations", DEMO / "EPIC_Sounds_validation.sample.csv", "-q", stdin=text).stdout
-        text = tool("leap-slam", "--fields", DEMO, "-q", stdin=text).stdout
-        text = tool("leap-detect", "--visor", DEMO / "visor", "-q", stdin=text).stdout
-        text = tool("leap-contact", "--visor", DEMO / "visor", "-q", stdin=text).stdout
+        for stage in stages.pipeline():  # the registry's evidence stages, on their demo-data flags
+            if stage.evidence and stage.tool and stage.sample is not None:
+                text = tool(stage.tool, *stage.sample_args(str(DEMO)), "-q", stdin=text).stdout
         path.write_text(text, encoding="utf-8")
     return path
 

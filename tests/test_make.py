@@ -11,6 +11,7 @@ import pytest
 from pathlib import Path
 
 from conftest import DATA, ROOT, records
+from leap_cli import stages
 
 DEMO = DATA / "demo"
 
@@ -154,7 +155,7 @@ def test_a_changed_setting_reruns_that_stage_and_what_follows(built, tmp_path):
     videos.mkdir()
     ran = make("programs", *args, "PROMPT_FLAGS=--no-cache", f"VIDEOS={videos}")  # clips onwards
     assert sorted(tools_run(ran)) == sorted(["leap-clips", "leap-merge", "leap-stats"] + [
-        f"leap-{t}.{k}" for t in ("audio", "slam", "detect", "contact", "prompt", "parse") for k in (0, 1)])
+        f"{t}.{k}" for t in (s.tool for s in stages.pipeline() if s.tool) for k in (0, 1)])
     assert f"--videos {videos}" in ran.stdout
     assert "Nothing to be done" in make("programs", *args, "PROMPT_FLAGS=--no-cache", f"VIDEOS={videos}").stdout
 
