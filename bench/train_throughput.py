@@ -23,7 +23,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 def tiny(args) -> None:
     from test_learn_train import make_colour_video, program
 
-    from leap_cli.learn.train import config_from_options, fit
+    from leap_cli.learn.config import config_from_options
+    from leap_cli.learn.train import fit
 
     with tempfile.TemporaryDirectory() as d:
         recs, per_video = [], 8

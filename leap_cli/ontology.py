@@ -18,6 +18,7 @@ N_VERBS, N_NOUNS = 97, 300  # EPIC-100's verb and noun classes (ids 0..96, 0..29
 
 # The paper's sub-action verbs; the index is the sub-action verb id (docs/DESIGN.md section 3).
 SUBACTIONS = ("nothing", "grasp", "release", "move", "use", "position", "goto", "wait")
+MAX_STEPS = 9  # sub-actions of a program at most: the paper's n < 10
 
 _SUBACTION_ALIASES = {
     "grab": "grasp", "take": "grasp", "pick": "grasp", "pick_up": "grasp", "pickup": "grasp",

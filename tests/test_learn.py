@@ -10,7 +10,8 @@ import torch
 from leap_cli.learn import data as D
 from leap_cli.learn import losses as L
 from leap_cli.learn.model import END, LeapNet, ModelConfig, decode_steps, load_pretrained
-from leap_cli.learn.train import lr_factor, parse_losses
+from leap_cli.learn import parse_losses
+from leap_cli.learn.train import lr_factor
 from leap_cli.learn.uniformerv2 import Spec, UniFormerV2
 
 # The official UniFormerV2 state-dict layout (OpenGVLab/UniFormerV2, slowfast/models/uniformerv2_model.py,

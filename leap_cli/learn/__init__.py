@@ -1,7 +1,8 @@
 """Training and evaluation for LEAP: backbones, program head, losses, data, training loop, metrics.
 
-Only the modules that need torch import it (uniformerv2, model, losses, data, train, embed);
-`metrics` is numpy-only so `leap-eval` starts fast.
+Only the modules that need torch import it (uniformerv2, model, losses, data, distributed,
+checkpoint, train, predict, embed); `config` and `inputs` are torch-free so `leap-train --help`
+starts fast, `metrics` is numpy-only so `leap-eval` does.
 """
 
 LOSSES = ("T", "PC", "CE")

@@ -19,6 +19,7 @@ import torch
 
 from leap_cli import clip, media
 from leap_cli.learn.model import END, N_NOUNS, N_SUB, N_VERBS
+from leap_cli.ontology import MAX_STEPS
 from leap_cli.records import ClipError
 
 MEAN, STD = 0.45, 0.225
@@ -34,7 +35,7 @@ class DataConfig:
     observe: int = 256               # anticipation: frames observed (at the video's frame rate)
     features: str | None = None      # precomputed features folder
     context: bool = False            # also load the neighbour windows
-    max_steps: int = 9
+    max_steps: int = MAX_STEPS
 
 
 def read_records(paths, videos: str | None = None) -> tuple[list[dict], list[str]]:
@@ -209,6 +210,33 @@ def load_features(folder: str, clip_id: str) -> np.ndarray:
     return x
 
 
+def usable(records: list[dict], cfg: DataConfig) -> tuple[list[dict], list[str]]:
+    """Records whose targets can be built, and why each other one cannot (reported once before
+    training, not mid-epoch in a worker)."""
+    good, bad = [], []
+    for rec in records:
+        try:
+            clip.window(rec)
+            if not cfg.features:
+                if not rec.get("video"):
+                    raise ClipError("needs video (or --features)")
+                if not os.path.isfile(rec["video"]):
+                    raise ClipError(f"{rec['video']}: no such file")
+                # a window past the video's end would stop training mid-epoch in a worker
+                duration = media.probe(rec["video"]).duration  # once per video (cached)
+                a, b = main_window(rec, cfg)
+                if b > a and a >= duration:
+                    raise ClipError(f"its window {a:.2f}-{b:.2f} s starts after the end of {rec['video']} "
+                                    f"({duration:.2f} s)")
+            else:  # read once here: a NaN would train to a NaN loss, a broken file stop an epoch
+                load_features(cfg.features, rec["id"])
+            targets(rec, {}, 1, cfg.max_steps)
+            good.append(rec)
+        except (ClipError, KeyError, TypeError, ValueError) as e:
+            bad.append(f"{rec['id']}: {e}")
+    return good, bad
+
+
 class ClipDataset(torch.utils.data.Dataset):
     """Items: {"input", targets..., "index"} (+ "context" [K, ...], "context_mask" [K])."""
 
@@ -265,6 +293,9 @@ class EpochSampler(torch.utils.data.Sampler):
 
     def __init__(self, sampler):
         self.sampler = sampler
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
 
     def __iter__(self):
         epoch = self.sampler.epoch

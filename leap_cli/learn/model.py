@@ -8,32 +8,17 @@ network's tokens of neighbouring clips to the clip's token before classification
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from leap_cli.learn import BACKBONES
+from leap_cli.learn.config import ModelConfig
 from leap_cli.learn.uniformerv2 import SPECS, FeatureMLP, UniFormerV2
 from leap_cli.ontology import N_NOUNS, N_VERBS, SUBACTIONS
-from leap_cli.program.program import MAX_STEPS
 
 N_SUB = len(SUBACTIONS)  # sub-action verbs 0..7
 END = N_SUB              # the end-of-program token of the verb head
 assert set(BACKBONES) == set(SPECS) | {"features"}, "learn.BACKBONES names uniformerv2.SPECS"
-
-
-@dataclass
-class ModelConfig:
-    backbone: str = "tiny"
-    frames: int = 0               # 0: the backbone's default
-    time_embedding: bool = True
-    embed_dim: int = 384          # all-MiniLM-L6-v2
-    head_hidden: int = 256
-    max_steps: int = MAX_STEPS
-    feature_dim: int = 0          # features backbone: input width
-    feature_hidden: int = 256
-    checkpoint_layers: int = 0    # ViT layers under activation checkpointing
 
 
 class ProgramHead(nn.Module):
@@ -87,6 +72,22 @@ class LeapNet(nn.Module):
         logits = self.backbone.classify(fused)                       # [N, 397]
         return {"token": token, "verb": logits[:, :N_VERBS], "noun": logits[:, N_VERBS:],
                 "pc": pc, "step_verbs": step_verbs, "step_objects": step_objects}
+
+
+def context_tokens(ctx_net: LeapNet, batch: dict, device) -> torch.Tensor:
+    """Sum of the frozen network's tokens over the valid neighbour windows: [N, D]."""
+    x, mask = batch["context"].to(device), batch["context_mask"].to(device)   # [N, K, ...], [N, K]
+    N, K = mask.shape
+    flat = x.flatten(0, 1)[mask.flatten()]                                    # [M, ...]
+    tokens = x.new_zeros(N * K, ctx_net.backbone.dim)
+    if len(flat):
+        tokens[mask.flatten()] = ctx_net.token(flat).to(tokens.dtype)
+    return tokens.view(N, K, -1).sum(dim=1)                                   # [N, D]
+
+
+def autocast(device: torch.device, enabled: bool):
+    """bf16 autocast on CUDA (the program head keeps fp32 inside it); nothing on CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16, enabled=enabled and device.type == "cuda")
 
 
 def decode_steps(step_verbs, step_objects, second_threshold: float = 0.25) -> list[list[dict]]:

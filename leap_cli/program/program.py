@@ -12,12 +12,12 @@ import ast
 import re
 
 from .. import ontology
+from ..ontology import MAX_STEPS
 from .checker import simulate
 from .nouns import Nouns, clean, natural
 from .parser import BARE_NAME, Chunk, ProgramError, bare_body, chunks, code_lines, normalise, parse_chunk
 from .spec import ARITY, PREDICATE_ALIASES, PREDICATES, SUBACTION_ID
 
-MAX_STEPS = 9  # the paper's n < 10
 MAX_DEPTH = 40  # deeper nesting than any program needs: the rest is dropped, not recursed into
 HOLDING = re.compile(r"#\s*Holding (.+?) at start", re.IGNORECASE)
 _SUFFIX = re.compile(r"_(\d+)$")  # the numbering leap-prompt gives stubs of the same name
