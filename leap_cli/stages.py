@@ -28,7 +28,7 @@ class Stage(NamedTuple):
     ``empty``: the fields a ``missing`` value still carries (the schema requires them);
     ``missing``: the reasons it writes in ``missing`` instead of evidence, ``{name}`` standing
     for a part that varies (leap-show shows them; tests/test_pipeline.py holds the stage to them).
-    ``sample``: the tool's arguments on the bundled demo data (tests/data/demo), DEMO standing
+    ``sample``: the tool's arguments on the bundled demo data (tests/data/demo), ``{demo}`` standing
     for that folder; None: the stage does not run offline there.
     """
 
@@ -65,7 +65,7 @@ class Stage(NamedTuple):
         return json.loads((resources.files("leap_cli") / "schema" / self.schema).read_text())
 
     def sample_args(self, demo: str) -> list[str]:
-        return [a.replace("DEMO", demo) for a in self.sample or ()]
+        return [a.replace("{demo}", demo) for a in self.sample or ()]
 
 
 _STAGES: list[Stage] = []
@@ -163,28 +163,28 @@ register(Stage(
     schema="audio.json", stub="leap_cli.llm.stub:audio_lines", stub_rank=40,
     lanes="leap_cli.show:sound_lanes", lane_rank=10, empty={"events": []},
     missing=("{video}: no audio stream", "no EPIC-Sounds annotations for {video_id} in {file}"),
-    sample=("--annotations", "DEMO/EPIC_Sounds_validation.sample.csv")))
+    sample=("--annotations", "{demo}/EPIC_Sounds_validation.sample.csv")))
 register(Stage(
     "slam", "leap-slam", "walking intervals (the paper's goto) from camera poses",
     schema="slam.json", stub="leap_cli.llm.stub:slam_lines", stub_rank=30,
     lanes="leap_cli.show:walk_lanes", lane_rank=20, empty={"goto": []},
     missing=("no EPIC Fields file for {video_id} in {dir}", "no poses for {video_id} in {file}",
              "{file} has no registered frames", "no registered frames in the clip window {window} s ({why})"),
-    sample=("--fields", "DEMO/fields")))
+    sample=("--fields", "{demo}/fields")))
 register(Stage(
     "detect", "leap-detect", "objects seen (EPIC-100 nouns), per sampled frame and for the clip",
     schema="detect.json", stub="leap_cli.llm.stub:detect_lines", stub_rank=10,
     lanes="leap_cli.show:object_lanes", lane_rank=40, empty={"objects": [], "frames": []},
     missing=("no VISOR annotated frame in the clip", "no rows for video {video_id} in {file}",
              "no annotated frame of {video_id} in the clip", "no VISOR annotation {video_id}.json under {dir}"),
-    sample=("--visor", "DEMO/visor")))
+    sample=("--visor", "{demo}/visor")))
 register(Stage(
     "contact", "leap-contact", "hand-object contacts: held at the start, grabs and releases",
     schema="contact.json", stub="leap_cli.llm.stub:contact_lines", stub_rank=20,
     lanes="leap_cli.show:hand_lanes", lane_rank=30,
     empty={"events": [], "frames": [], "holding_at_start": {"left": None, "right": None}},
     missing=("no VISOR frame with a hand in the clip", "no frame decoded"),
-    sample=("--visor", "DEMO/visor")))
+    sample=("--visor", "{demo}/visor")))
 register(Stage(
     "prompt", "leap-prompt", "the LLM's answer for the clip's stub (and its model, cost, cache key)",
     schema="prompt.json", evidence=False, sample=("-m", "rules", "--no-cache")))
