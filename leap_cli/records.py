@@ -11,6 +11,7 @@ from . import __version__
 
 SCHEMA_VERSION = 1
 
+
 class ClipError(Exception):
     """Something is broken for one clip: the record becomes an error record, the run goes on.
 
