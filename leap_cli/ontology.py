@@ -12,7 +12,6 @@ import csv
 import functools
 import re
 from dataclasses import dataclass
-from importlib import resources
 
 N_VERBS, N_NOUNS = 97, 300  # EPIC-100's verb and noun classes (ids 0..96, 0..299)
 
@@ -46,6 +45,8 @@ class Class:
 
 
 def _read(name: str) -> list[dict]:
+    from importlib import resources  # here, not at import: leap-train --help needs only MAX_STEPS
+
     text = (resources.files("leap_cli") / "data" / name).read_text(encoding="utf-8")
     return list(csv.DictReader(text.splitlines()))
 
