@@ -31,7 +31,18 @@ from leap_cli import stages
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "tests" / "data" / "demo"
 BIN = Path(sys.executable).parent
-USAGE = re.compile(r"(\d+) requests, (\d+) cached, (\d+) follow-ups, tokens (\d+) in \((\d+) cached\) / (\d+) out")
+# leap-prompt's summary line, field by field (fields appear only when they apply)
+SENT = {"requests_sent": r"(\d+) requests, \d+ cached", "cached": r"(\d+) cached, ",
+        "answers_cached": r"(\d+) clips answered from the cache", "follow_ups": r"(\d+) follow-ups",
+        "repair_queries": r"(\d+) repair queries", "repaired": r"\((\d+) answers improved\)",
+        "http_requests": r"(\d+) HTTP requests", "tokens_in_sent": r"tokens (\d+) in",
+        "tokens_in_cached": r"in \((\d+) cached\)", "tokens_out_sent": r"/ (\d+) out"}
+
+
+def sent(stderr: str) -> dict:
+    """What a leap-prompt run sent, from its summary line (fields it does not print: 0)."""
+    line = next((ln for ln in stderr.splitlines() if ln.startswith("leap-prompt: model ")), "")
+    return {k: int(m.group(1)) if (m := re.search(p, line)) else 0 for k, p in SENT.items()}
 
 
 def tool(name: str, *args, stdin: str | None = None) -> subprocess.CompletedProcess:
@@ -52,7 +63,7 @@ def evidence(out: Path) -> Path:
 
 
 def run(name: str, prompt_flags: list[str], parse_flags: list[str], clips: Path, out: Path, common: list[str]) -> dict:
-    prompted = subprocess.run([str(BIN / "leap-prompt"), str(clips), "--cache", str(out / "cache.db"),
+    prompted = subprocess.run([str(BIN / "leap-prompt"), str(clips), "--cache", str(out / "cache.sqlite3"),
                                *common, *prompt_flags], capture_output=True, text=True)
     if prompted.returncode != 0:
         raise SystemExit(f"{name}: leap-prompt failed:\n{prompted.stderr[-2000:]}")
@@ -63,10 +74,8 @@ def run(name: str, prompt_flags: list[str], parse_flags: list[str], clips: Path,
     usage = [json.loads(x).get("prompt", {}).get("usage") or {} for x in prompted.stdout.splitlines()]
     cost = {"tokens_in_per_clip": round(sum(u.get("prompt_tokens", 0) for u in usage) / max(len(usage), 1)),
             "tokens_out_per_clip": round(sum(u.get("completion_tokens", 0) for u in usage) / max(len(usage), 1))}
-    m = USAGE.search(prompted.stderr)
-    sent = dict(zip(("requests_sent", "cached", "follow_ups", "tokens_in_sent", "tokens_in_cached", "tokens_out_sent"),
-                    map(int, m.groups()))) if m else {}
-    return {"clips": stats["clips"], "programs": stats["programs"], **stats["quality"], **cost, **sent}
+    return {"clips": stats["clips"], "programs": stats["programs"], **stats["quality"], **cost,
+            **sent(prompted.stderr)}
 
 
 def main() -> None:
