@@ -34,14 +34,14 @@ BIN = Path(sys.executable).parent
 # leap-prompt's summary line, field by field (fields appear only when they apply)
 SENT = {"requests_sent": r"(\d+) requests, \d+ cached", "cached": r"(\d+) cached, ",
         "answers_cached": r"(\d+) clips answered from the cache", "follow_ups": r"(\d+) follow-ups",
-        "repair_queries": r"(\d+) repair queries", "repaired": r"\((\d+) answers improved\)",
+        "repair_queries": r"(\d+) repair queries", "repairs_cached": r"(\d+) repairs cached", "repaired": r"\((\d+) answers improved\)",
         "http_requests": r"(\d+) HTTP requests", "tokens_in_sent": r"tokens (\d+) in",
         "tokens_in_cached": r"in \((\d+) cached\)", "tokens_out_sent": r"/ (\d+) out"}
 
 
 def sent(stderr: str) -> dict:
     """What a leap-prompt run sent, from its summary line (fields it does not print: 0)."""
-    line = next((ln for ln in stderr.splitlines() if ln.startswith("leap-prompt: model ")), "")
+    line = next((ln for ln in stderr.splitlines() if ln.startswith("leap-prompt: model ") and " requests, " in ln), "")
     return {k: int(m.group(1)) if (m := re.search(p, line)) else 0 for k, p in SENT.items()}
 
 

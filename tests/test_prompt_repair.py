@@ -35,7 +35,7 @@ def test_faulted_answers_go_back_once_by_default_and_the_better_is_kept(clips, t
         assert [r["prompt"].get("warnings", ["-"])[-1] for r in out] == [
             "self-repair 1: 2 checker violations -> 0, kept the repaired answer", "-",
             "self-repair 1: 2 checker violations -> 0, kept the repaired answer"]
-        assert "1 repair queries (2 answers improved)" in proc.stderr
+        assert "1 repair queries, 0 repairs cached (2 answers improved)" in proc.stderr
         programs = [r["program"] for r in parsed(proc.stdout)]
         assert [p["consistent"] for p in programs] == [True, False, True]
         assert [p["steps"][0]["objects"] for p in programs] == [["cupboard"], ["cup"], ["fridge"]]  # door: EPIC class cupboard
@@ -44,6 +44,8 @@ def test_faulted_answers_go_back_once_by_default_and_the_better_is_kept(clips, t
 
         again = prompt(clips, *IDS[:2], "--batch-size", "2", server=s, cache=cache, repair=None)
         assert again.returncode == 0 and len(s.log) == 2, again.stderr  # all from the cache
+        assert "3 clips answered from the cache, 0 follow-ups, 0 repair queries, 3 repairs cached " \
+            "(2 answers improved)" in again.stderr
         assert [r["prompt"]["response"] for r in records(again.stdout)] == \
             [r["prompt"]["response"] for r in out]
         assert [r["prompt"]["repair"] for r in records(again.stdout)] == marks
@@ -62,7 +64,7 @@ def test_a_repair_no_better_keeps_the_first_answer_and_is_not_asked_again(clips,
         assert all(r["prompt"]["repair"]["violations_after"] == r["prompt"]["repair"]["violations_before"]
                    for r in out)
         assert all("self-repair" not in " ".join(r["prompt"].get("warnings", [])) for r in out)
-        assert "1 repair queries (0 answers improved)" in proc.stderr
+        assert "1 repair queries, 0 repairs cached (0 answers improved)" in proc.stderr
         # the clips' usage adds up to both queries' (each clip holds its share of each)
         total = int(proc.stderr.split("tokens ")[1].split(" in")[0])
         assert abs(sum(r["prompt"]["usage"]["prompt_tokens"] for r in out) - total) <= 1

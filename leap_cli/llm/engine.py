@@ -68,7 +68,8 @@ class Ledger:
     completion_tokens: int = 0
     cached_tokens: int = 0
     follow_ups: int = 0
-    repairs: int = 0                     # repair queries asked (cache hits included)
+    repairs: int = 0                     # repair queries asked (whole responses cached included)
+    repairs_cached: int = 0              # repaired answers found in the cache (no query)
     repaired: int = 0                    # answers replaced by a better repaired one
     unpriced: set = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -92,7 +93,8 @@ class Ledger:
         http = "" if http_requests is None else f", {http_requests} HTTP requests"
         cost = (f"cost unknown (no price for {', '.join(sorted(self.unpriced))}: give one with "
                 "--prices FILE)" if self.unpriced else f"cost ${self.spent:.4f}")
-        repair = f", {self.repairs} repair queries ({self.repaired} answers improved)" if self.repairs else ""
+        repair = (f", {self.repairs} repair queries, {self.repairs_cached} repairs cached "
+                  f"({self.repaired} answers improved)") if self.repairs or self.repairs_cached else ""
         return (f"leap-prompt: model {model}: {self.requests} requests, {self.cache_hits} cached, "
                 f"{self.answers_cached} clips answered from the cache, "
                 f"{self.follow_ups} follow-ups{repair}{http}, tokens {self.prompt_tokens} in "
@@ -175,7 +177,10 @@ class Prompter:
         if q.verdict(text, self.backend.cacheable)[0] is not None:
             return None
         with self.ledger.lock:
-            self.ledger.answers_cached += 1
+            if repair:
+                self.ledger.repairs_cached += 1
+            else:
+                self.ledger.answers_cached += 1
         return Found(text, a.response_key, 0, True, a.share, a.warnings)
 
     def store(self, stub: Stub, f: "Found", sample: int, chosen, repair: str | None = None) -> None:
