@@ -3,7 +3,7 @@ the checker, at what cost; then the same clips re-sharded and re-batched, which 
 
     ../shared/tools/local-llm/start.sh            # prints http://127.0.0.1:8080/v1
     .venv/bin/python bench/prompt_real.py --base-url http://127.0.0.1:8080/v1 --clips 24 \\
-        --batch-size 4 [--prompt "--repair 0"]
+        --batch-size 4 [--prompt "--repair 0"] [--prompt "--samples 3 --temperature 0.7" --parse --vote]
 
 Prints, for the first --clips demo clips (the demo's evidence stages run once): clips, with a
 program (a prompt.response), parsed, valid, consistent, requests, HTTP requests, repair queries,
@@ -32,9 +32,9 @@ def prompt(clips: Path, cache: Path, flags: list[str]) -> tuple[subprocess.Compl
     return p, time.perf_counter() - t
 
 
-def outcome(prompted: str) -> dict:
+def outcome(prompted: str, flags: list[str]) -> dict:
     """Counts over leap-prompt's records, parsed by leap-parse (errors kept as records)."""
-    parsed = subprocess.run([str(BIN / "leap-parse"), "-q", "--on-error", "record"], input=prompted,
+    parsed = subprocess.run([str(BIN / "leap-parse"), "-q", "--on-error", "record", *flags], input=prompted,
                             capture_output=True, text=True).stdout
     recs = [json.loads(x) for x in parsed.splitlines()]
     progs = [r["program"] for r in recs if "program" in r]
@@ -59,6 +59,7 @@ def main() -> None:
     ap.add_argument("--clips", type=int, default=24)
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--prompt", default="", help="more leap-prompt flags, e.g. \"--repair 0\"")
+    ap.add_argument("--parse", default="", help="leap-parse flags, e.g. --vote")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench_prompt_real")
     a = ap.parse_args()
     a.out.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ def main() -> None:
     p, wall = prompt(clips, cache, ["--batch-size", str(a.batch_size), *common])
     (a.out / "prompted.jsonl").write_text(p.stdout, encoding="utf-8")
     (a.out / "prompted.log").write_text(p.stderr, encoding="utf-8")
-    row = {**outcome(p.stdout), **{k: v for k, v in sent(p.stderr).items() if k != "cached"},
+    row = {**outcome(p.stdout, shlex.split(a.parse)), **{k: v for k, v in sent(p.stderr).items() if k != "cached"},
            "wall_s": round(wall, 1)}
     print(json.dumps(row), flush=True)
     for n, size in ((2, a.batch_size + 1), (3, max(1, a.batch_size - 1))):
