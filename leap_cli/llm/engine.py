@@ -23,6 +23,9 @@ from .cost import PriceTable
 from .stub import Stub, stubs_for
 
 
+SHARED = ("prompt_tokens", "completion_tokens", "cached_tokens", "cost")  # split among a query's clips
+
+
 class OverBudget(Exception):
     """The --max-cost budget is spent: the query is not sent."""
 
@@ -238,8 +241,7 @@ class Prompter:
             t.failed.update({s.name: e for s in group})
             return []
         for s in group:  # each clip asked in a query carries an equal share of it
-            t.share[s.name].update({k: getattr(entry, k) / len(group) for k in
-                                    ("prompt_tokens", "completion_tokens", "cached_tokens", "cost")})
+            t.share[s.name].update({k: getattr(entry, k) / len(group) for k in SHARED})
         try:
             parts, notes = q.split_noted(entry.response)
         except (RecursionError, MemoryError):  # a hostile answer: every function is missing
@@ -303,8 +305,7 @@ class Prompter:
             for s, f, p, key in todo:
                 text = parts.get(s.name)
                 if got[s.name] is None and text is not None and q.verdict(text)[0] is None:
-                    share = {k: f.share.get(k, 0) + getattr(entry, k) / len(ask) for k in
-                             ("prompt_tokens", "completion_tokens", "cached_tokens", "cost")}
+                    share = {k: f.share.get(k, 0) + getattr(entry, k) / len(ask) for k in SHARED}
                     got[s.name] = Found(text, query.key, f.round, cached, share, list(notes),
                                         entry.finish_reason)
                     self.store(s, got[s.name], sample, chosen, key)
